@@ -1,0 +1,136 @@
+package backend
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
+)
+
+// Info describes the linked libtorch.
+type Info struct {
+	LibtorchVersion string   `json:"libtorch_version"`
+	LibtorchDir     string   `json:"libtorch_dir"`
+	BuiltWithCUDA   bool     `json:"built_with_cuda"`
+	BLAS            string   `json:"blas"`
+	Threads         int      `json:"intra_op_threads"`
+	CUDAAvailable   bool     `json:"cuda_available"`
+	CUDADevices     int      `json:"cuda_devices"`
+	DisabledOps     []string `json:"disabled_ops"`
+}
+
+// Describe gathers Info about the running process.
+func Describe() Info {
+	cu := gotch.CUDA
+	avail := cu.IsAvailable()
+	n := 0
+	if avail {
+		n = int(cu.DeviceCount())
+	}
+	return Info{
+		LibtorchVersion: lib.LibtorchVersion,
+		LibtorchDir:     lib.LibtorchDir,
+		BuiltWithCUDA:   lib.BuiltWithCUDA,
+		BLAS:            BLAS(),
+		Threads:         Threads(),
+		CUDAAvailable:   avail,
+		CUDADevices:     n,
+		DisabledOps:     lib.DisabledOps,
+	}
+}
+
+// Threads returns libtorch's intra-op thread count.
+func Threads() int { return lib.AtGetNumThreads() }
+
+// SetThreads sets libtorch's intra-op thread count; n <= 0 means one per CPU core.
+func SetThreads(n int) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	lib.AtSetNumThreads(n)
+}
+
+// BLAS names the BLAS library mapped into this process (Debian's libtorch resolves it through
+// libblas.so.3, so which one depends on the alternatives system), or "" if none is mapped.
+func BLAS() string {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var found []string
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 {
+			continue
+		}
+		path := fields[len(fields)-1]
+		base := strings.ToLower(filepath.Base(path))
+		if !(strings.Contains(base, "blas") || strings.Contains(base, "mkl_core")) || seen[path] {
+			continue
+		}
+		seen[path] = true
+		found = append(found, path)
+	}
+	return strings.Join(found, ", ")
+}
+
+// BLASKind classifies the path BLAS returned: "openblas", "mkl", "reference" or "unknown".
+func BLASKind(path string) string {
+	p := strings.ToLower(path)
+	switch {
+	case strings.Contains(p, "openblas"):
+		return "openblas"
+	case strings.Contains(p, "mkl"):
+		return "mkl"
+	case strings.Contains(p, "/blas/") || strings.HasSuffix(p, "libblas.so.3"):
+		return "reference"
+	}
+	return "unknown"
+}
+
+// LockThread pins the calling goroutine to its OS thread, so that libtorch's thread-local state
+// (grad mode, the last error) stays consistent; call the returned function to release it.
+func LockThread() (unlock func()) {
+	runtime.LockOSThread()
+	return runtime.UnlockOSThread
+}
+
+// Device parses a device name: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available).
+func Device(name string) (gotch.Device, error) {
+	cu := gotch.CUDA
+	switch {
+	case name == "" || name == "cpu":
+		return gotch.CPU, nil
+	case name == "auto":
+		if cu.IsAvailable() {
+			return gotch.CudaBuilder(0), nil
+		}
+		return gotch.CPU, nil
+	case name == "cuda" || strings.HasPrefix(name, "cuda:"):
+		idx := 0
+		if name != "cuda" {
+			if _, err := fmt.Sscanf(name, "cuda:%d", &idx); err != nil || idx < 0 {
+				return gotch.CPU, fmt.Errorf("device %q: want cuda:N with N a device index", name)
+			}
+		}
+		if !lib.BuiltWithCUDA || !cu.IsAvailable() {
+			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s, %s) has no CUDA device; use device: cpu, or install a CUDA libtorch with LIBTORCH=/path ./install-libtorch.sh", name, lib.LibtorchVersion, lib.LibtorchDir)
+		}
+		if n := int(cu.DeviceCount()); idx >= n {
+			return gotch.CPU, fmt.Errorf("device %q: only %d CUDA device(s) present", name, n)
+		}
+		return gotch.CudaBuilder(uint(idx)), nil
+	}
+	return gotch.CPU, fmt.Errorf("device %q: want cpu, cuda, cuda:N or auto", name)
+}
+
+// ManualSeed seeds libtorch's random generators (parameter init, dropout, randn).
+func ManualSeed(seed int64) { lib.AtManualSeed(seed) }

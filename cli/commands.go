@@ -1,0 +1,8 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// extraCommands lists the subcommands beyond doctor.
+func extraCommands(g *globalFlags) []*cobra.Command {
+	return nil
+}

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lowrank-dev/lowrank/backend"
+)
+
+type doctor struct{ asJSON bool }
+
+func newDoctor() *doctor { return &doctor{} }
+
+func (d *doctor) command() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "doctor",
+		Short: "Report the libtorch, BLAS, threads and devices this build uses",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return d.run(cmd) },
+	}
+	c.Flags().BoolVar(&d.asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (d *doctor) run(cmd *cobra.Command) error {
+	info := backend.Describe()
+	out := cmd.OutOrStdout()
+	if d.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	kind := "CPU"
+	if info.BuiltWithCUDA {
+		kind = "CUDA"
+	}
+	fmt.Fprintf(out, "libtorch:          %s (%s build) in %s\n", info.LibtorchVersion, kind, info.LibtorchDir)
+	blas := info.BLAS
+	if blas == "" {
+		blas = "none mapped (statically linked or MKL inside libtorch)"
+	}
+	fmt.Fprintf(out, "BLAS:              %s [%s]\n", blas, backend.BLASKind(info.BLAS))
+	fmt.Fprintf(out, "intra-op threads:  %d (CPU cores: %d)\n", info.Threads, runtime.NumCPU())
+	fmt.Fprintf(out, "CUDA:              available=%v devices=%d\n", info.CUDAAvailable, info.CUDADevices)
+	fmt.Fprintf(out, "disabled ops:      %d (gotch wrappers this libtorch cannot compile)\n", len(info.DisabledOps))
+	if backend.BLASKind(info.BLAS) == "reference" {
+		fmt.Fprintln(out, "warning: the reference BLAS is about 11x slower; install libopenblas0-openmp (./install-libtorch.sh does)")
+	}
+	return nil
+}

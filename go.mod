@@ -1,0 +1,15 @@
+module github.com/lowrank-dev/lowrank
+
+go 1.26.8
+
+require (
+	github.com/sirupsen/logrus v1.10.2
+	github.com/spf13/cobra v1.10.2
+	github.com/sugarme/gotch v0.9.1
+)
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+	golang.org/x/sys v0.29.0 // indirect
+)

@@ -1,0 +1,121 @@
+package lowrank
+
+import (
+	"fmt"
+
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// LinearConfig configures a factorized Linear. The zero value is the reference's layer: rank
+// floor(0.2·min(in, out)) and a bias on each factor.
+type LinearConfig struct {
+	Rank   Rank
+	NoBias bool // no bias on either factor; default false (a bias on each, as the reference)
+}
+
+// Linear is a factorized linear layer y = U(Vx + b_V) + b_U with V (r×in) and U (out×r).
+//
+// Parameter names follow the reference's FactorizedLinear: "linear.0.weight" (V),
+// "linear.0.bias" (b_V), "linear.1.weight" (U), "linear.1.bias" (b_U).
+type Linear struct {
+	V, VBias *ts.Tensor // r×in, r (VBias nil without bias)
+	U, Bias  *ts.Tensor // out×r, out (Bias nil without bias)
+	In, Out  int64
+	R        int64
+}
+
+var _ ts.ModuleT = (*Linear)(nil)
+
+// NewLinear registers a factorized linear layer from in to out features under p, initialized as
+// two PyTorch nn.Linear layers (U(-1/√fan_in, 1/√fan_in) weights and biases).
+func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
+	name := pathName(p)
+	r, err := cfg.Rank.For(name, out, in)
+	if err != nil {
+		return nil, err
+	}
+	l := &Linear{In: in, Out: out, R: r}
+	first, second := p.Sub("linear").Sub("0"), p.Sub("linear").Sub("1")
+	if l.V, err = uniformParam(first, "weight", []int64{r, in}, fanInBound(in)); err != nil {
+		return nil, err
+	}
+	if l.U, err = uniformParam(second, "weight", []int64{out, r}, fanInBound(r)); err != nil {
+		return nil, err
+	}
+	if !cfg.NoBias {
+		if l.VBias, err = uniformParam(first, "bias", []int64{r}, fanInBound(in)); err != nil {
+			return nil, err
+		}
+		if l.Bias, err = uniformParam(second, "bias", []int64{out}, fanInBound(r)); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// Forward maps x (..., in) to (..., out). The result belongs to the caller.
+func (l *Linear) Forward(x *ts.Tensor) (*ts.Tensor, error) {
+	h, err := ts.Linear(x, l.V, orNone(l.VBias))
+	if err != nil {
+		return nil, fmt.Errorf("lowrank.Linear: input %v, want (..., %d): %w", x.MustSize(), l.In, err)
+	}
+	y, err := ts.Linear(h, l.U, orNone(l.Bias))
+	h.MustDrop()
+	return y, err
+}
+
+// ForwardT implements ts.ModuleT; it panics on a shape mismatch (use Forward for an error).
+func (l *Linear) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	y, err := l.Forward(x)
+	if err != nil {
+		panic(err)
+	}
+	return y
+}
+
+// Pairs returns the factors as one matrix pair: U (out×r) and V (r×in). Views share storage and
+// gradients with the parameters.
+func (l *Linear) Pairs() ([]Pair, error) {
+	return []Pair{{U: l.U.MustShallowClone(), V: l.V.MustShallowClone()}}, nil
+}
+
+// Merge returns the dense weight U·V (out×in) and bias U·b_V + b_U (out), or a nil bias
+// without biases. Both belong to the caller.
+func (l *Linear) Merge() (w, b *ts.Tensor, err error) {
+	if w, err = l.U.Matmul(l.V, false); err != nil {
+		return nil, nil, err
+	}
+	if l.Bias == nil {
+		return w, nil, nil
+	}
+	if b, err = l.Bias.Addmv(l.U, l.VBias, false); err != nil {
+		w.MustDrop()
+		return nil, nil, err
+	}
+	return w, b, nil
+}
+
+// Cost is the layer's parameter count and forward FLOPs for `tokens` input vectors.
+func (l *Linear) Cost(tokens int64) Cost {
+	c := Cost{Params: l.R*l.In + l.Out*l.R, FLOPs: tokens * (l.R*l.In + l.Out*l.R)}
+	if l.Bias != nil {
+		c.Params += l.R + l.Out
+	}
+	return c
+}
+
+// pathName is a path's dotted name, for error messages.
+func pathName(p *nn.Path) string {
+	name := ""
+	for i, s := range p.Paths() {
+		if i > 0 {
+			name += "."
+		}
+		name += s
+	}
+	if name == "" {
+		return "(root)"
+	}
+	return name
+}

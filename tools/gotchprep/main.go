@@ -1,0 +1,47 @@
+// Command gotchprep prepares a private copy of github.com/sugarme/gotch for the libtorch found on
+// this machine. install-libtorch.sh runs it; every change it makes to gotch is listed here, in one
+// place, and each is the smallest that works:
+//
+//  1. libtch/lib.go is rewritten with cgo flags for the chosen libtorch (include and library
+//     directories, C++ ABI, CPU or CUDA libraries, an rpath so binaries find it at run time).
+//     Upstream hard-codes CUDA libraries and a libtorch folder inside the module.
+//  2. Generated C++ wrappers (libtch/torch_api_generated.cpp.h) that this libtorch cannot compile
+//     are found from the compiler's own errors, not from a list, and their bodies are replaced by
+//     code that sets gotch's error slot to "op X is not available in libtorch V". The Go side then
+//     returns that error; nothing crashes. gotch v0.9.1 was generated for libtorch 2.1.0, so
+//     against 1.13 about a hundred ops are disabled; against 2.1 none are.
+//  3. Generated Go ops receive their outputs through an array that upstream allocates with
+//     C.malloc(0) and never frees (gotch issue #115): every op leaks, and ops with several outputs
+//     write past the allocation. The array becomes a small Go array of 8 slots (the most any op
+//     returns is 7), freed by the garbage collector.
+//  4. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
+//     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
+//     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
+//
+// The copy is rebuilt only when its inputs change (a stamp file records them), so a re-run is fast.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	var c config
+	flag.StringVar(&c.src, "src", "", "gotch module directory (go list -m -f {{.Dir}} github.com/sugarme/gotch)")
+	flag.StringVar(&c.dst, "dst", "third_party/gotch", "where the prepared copy is written")
+	flag.StringVar(&c.include, "include", "", "libtorch include directory (holds ATen/ and torch/)")
+	flag.StringVar(&c.libdir, "libdir", "", "libtorch library directory (holds libtorch.so)")
+	flag.StringVar(&c.version, "version", "", "libtorch version, e.g. 1.13.0")
+	flag.IntVar(&c.abi, "abi", 1, "value of _GLIBCXX_USE_CXX11_ABI libtorch was built with (0 or 1)")
+	flag.BoolVar(&c.cuda, "cuda", false, "link libtorch's CUDA libraries")
+	flag.StringVar(&c.cudaDir, "cuda-dir", "/usr/local/cuda", "CUDA toolkit directory, with -cuda")
+	flag.StringVar(&c.cxx, "cxx", "g++", "C++ compiler used to probe the wrappers")
+	flag.BoolVar(&c.force, "force", false, "rebuild the copy even if its stamp matches")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "gotchprep:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// config holds what install-libtorch.sh found about the libtorch to build against.
+type config struct {
+	src, dst        string
+	include, libdir string
+	version         string
+	abi             int
+	cuda            bool
+	cudaDir         string
+	cxx             string
+	force           bool
+}
+
+// patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
+const patchLevel = "5"
+
+func (c config) validate() error {
+	var errs []error
+	if c.src == "" {
+		errs = append(errs, errors.New("-src is required"))
+	} else if _, err := os.Stat(filepath.Join(c.src, "libtch", "torch_api.cpp")); err != nil {
+		errs = append(errs, fmt.Errorf("-src %s is not a gotch module directory: %w", c.src, err))
+	}
+	if c.include == "" || c.libdir == "" || c.version == "" {
+		errs = append(errs, errors.New("-include, -libdir and -version are required"))
+	}
+	if c.abi != 0 && c.abi != 1 {
+		errs = append(errs, fmt.Errorf("-abi must be 0 or 1, got %d", c.abi))
+	}
+	return errors.Join(errs...)
+}
+
+// stamp identifies the inputs of a prepared copy.
+func (c config) stamp() string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s|%s|%d|%v|%s|%s", c.src, c.include, c.libdir,
+		c.version, c.abi, c.cuda, c.cudaDir, patchLevel)))
+	return fmt.Sprintf("%x\n", h)
+}
+
+func run(c config) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	stampFile := filepath.Join(c.dst, ".lowrank-stamp")
+	if old, err := os.ReadFile(stampFile); err == nil && string(old) == c.stamp() && !c.force {
+		n, _ := countDisabled(c.dst)
+		fmt.Printf("gotch copy in %s is up to date (%d ops disabled)\n", c.dst, n)
+		return nil
+	}
+	tmp := c.dst + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.CopyFS(tmp, os.DirFS(c.src)); err != nil {
+		return fmt.Errorf("copying gotch from %s: %w", c.src, err)
+	}
+	lib := filepath.Join(tmp, "libtch")
+	if err := os.WriteFile(filepath.Join(lib, "lib.go"), []byte(cgoFlagsFile(c)), 0o644); err != nil {
+		return err
+	}
+	disabled, err := disableUncompilable(c, lib)
+	if err != nil {
+		return err
+	}
+	patched, err := patchOutputArrays(filepath.Join(tmp, "ts"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(lib, "lowrank_ext.go"), []byte(extFile(c, disabled)), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".lowrank-stamp"), []byte(c.stamp()), 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(c.dst); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, c.dst); err != nil {
+		return err
+	}
+	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays fixed\n", c.dst, len(disabled), patched)
+	return nil
+}
+
+// countDisabled reads the number of disabled ops back from a prepared copy.
+func countDisabled(dst string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dst, "libtch", "torch_api_generated.cpp.h"))
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(string(b), disabledMarker), nil
+}
