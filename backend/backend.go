@@ -10,6 +10,7 @@ import (
 
 	"github.com/sugarme/gotch"
 	lib "github.com/sugarme/gotch/libtch"
+	"github.com/sugarme/gotch/ts"
 )
 
 // Info describes the linked libtorch.
@@ -134,3 +135,16 @@ func Device(name string) (gotch.Device, error) {
 
 // ManualSeed seeds libtorch's random generators (parameter init, dropout, randn).
 func ManualSeed(seed int64) { lib.AtManualSeed(seed) }
+
+// NoGrad runs f with gradient recording off and then restores the previous mode, even if f
+// panics. Grad mode is per OS thread in libtorch, so the goroutine stays on its thread
+// throughout (gotch's ts.NoGrad neither pins the thread nor restores the previous mode).
+func NoGrad(f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev, err := ts.GradSetEnabled(false)
+	if err == nil {
+		defer ts.GradSetEnabled(prev)
+	}
+	f()
+}

@@ -135,3 +135,25 @@ func TestTrainingLowersLoss(t *testing.T) {
 		t.Fatalf("loss went from %g to %g in 100 Adam steps; want a drop of 10x", first, last)
 	}
 }
+
+// gotch's AtGradSetEnabled used to read a C int as a Go int, so the "previous" mode was
+// garbage and restoring it left gradients off; the prepared copy fixes the read.
+func TestNoGradRestoresGradMode(t *testing.T) {
+	defer backend.LockThread()()
+	if _, err := ts.GradSetEnabled(true); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		var inside bool
+		backend.NoGrad(func() {
+			prev, _ := ts.GradSetEnabled(false)
+			inside = prev
+		})
+		if inside {
+			t.Fatal("gradients were on inside NoGrad")
+		}
+		if prev, _ := ts.GradSetEnabled(true); !prev {
+			t.Fatalf("round %d: NoGrad left gradients off", i)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/lowrank-dev/lowrank/backend"
+
 	"github.com/lowrank-dev/lowrank/lowrank"
 )
 
@@ -80,7 +82,7 @@ func BenchmarkLSTM(b *testing.B) {
 		for _, p := range merged {
 			for _, t := range p {
 				var d *ts.Tensor
-				ts.NoGrad(func() { d, _ = t.DetachCopy(false) })
+				backend.NoGrad(func() { d, _ = t.DetachCopy(false) })
 				r, _ := d.SetRequiresGrad(true, true)
 				params = append(params, r)
 			}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/backend"
 )
 
 // SVDFactors returns the best rank-r approximation of the matrix w (m×n) as U·V with
@@ -20,7 +22,7 @@ func SVDFactors(w *ts.Tensor, r int64) (u, v *ts.Tensor, energy float64, err err
 		return nil, nil, 0, fmt.Errorf("SVDFactors: rank %d outside [1, %d] for a %d×%d matrix", r, min(size[0], size[1]), size[0], size[1])
 	}
 	var uu, s, vv *ts.Tensor
-	ts.NoGrad(func() {
+	backend.NoGrad(func() {
 		w64, e := w.Totype(gotch.Double, false)
 		if e != nil {
 			err = e
@@ -50,7 +52,7 @@ func SVDFactors(w *ts.Tensor, r int64) (u, v *ts.Tensor, energy float64, err err
 	for i := range root {
 		root[i] = math.Sqrt(sv[i])
 	}
-	ts.NoGrad(func() {
+	backend.NoGrad(func() {
 		rt := ts.MustOfSlice(root)
 		defer rt.MustDrop()
 		ur, e := uu.Narrow(1, 0, r, false)
@@ -92,7 +94,7 @@ func copyInto(dst, src *ts.Tensor) error {
 	if !equalShapes(dst.MustSize(), src.MustSize()) {
 		return fmt.Errorf("shape %v does not match %v", src.MustSize(), dst.MustSize())
 	}
-	ts.NoGrad(func() { dst.Copy_(src) })
+	backend.NoGrad(func() { dst.Copy_(src) })
 	return nil
 }
 
@@ -133,7 +135,7 @@ func (l *Linear) Decompose(w, b *ts.Tensor) (float64, error) {
 func setBiases(first, last, b *ts.Tensor) error {
 	if first != nil {
 		var err error
-		ts.NoGrad(func() { err = first.Zero_() })
+		backend.NoGrad(func() { err = first.Zero_() })
 		if err != nil {
 			return err
 		}

@@ -81,3 +81,10 @@ func backwardSum(t testing.TB, y *ts.Tensor) {
 	}
 	s.MustDrop()
 }
+
+// pin keeps a (sub)test's goroutine on one OS thread: libtorch's grad mode and gotch's error
+// slot are per thread, and t.Run starts every subtest on a new goroutine.
+func pin(t testing.TB) {
+	unlock := backend.LockThread()
+	t.Cleanup(unlock)
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/sugarme/gotch/ts"
 
+	"github.com/lowrank-dev/lowrank/backend"
+
 	"github.com/lowrank-dev/lowrank/lowrank"
 )
 
@@ -28,7 +30,7 @@ func leafCopy(t *testing.T, x *ts.Tensor) *ts.Tensor {
 	t.Helper()
 	var c *ts.Tensor
 	var err error
-	ts.NoGrad(func() { c, err = x.DetachCopy(false) })
+	backend.NoGrad(func() { c, err = x.DetachCopy(false) })
 	if err != nil {
 		t.Fatal(err)
 	}

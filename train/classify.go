@@ -169,7 +169,7 @@ func Evaluate(model models.Classifier, set *data.Images, batchSize int, device g
 	order := data.Order(set.Len(), 0, 0, false)
 	var lossSum float64
 	correct := 0
-	ts.NoGrad(func() {
+	backend.NoGrad(func() {
 		for lo := 0; lo < len(order); lo += batchSize {
 			idx := order[lo:min(lo+batchSize, len(order))]
 			b, e := set.MakeBatch(idx, device)

@@ -14,7 +14,11 @@
 //     C.malloc(0) and never frees (gotch issue #115): every op leaks, and ops with several outputs
 //     write past the allocation. The array becomes a small Go array of 8 slots (the most any op
 //     returns is 7), freed by the garbage collector.
-//  4. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
+//  4. Three bindings (AtGradSetEnabled, AtDevice, Atc_cuda_device_count) read a 4-byte C int
+//     through an 8-byte Go int pointer, so their results carry stack garbage: the previous grad
+//     mode comes back as false (so "restore the previous mode" leaves gradients off) and a
+//     tensor's device index is wrong. They become plain int(x) conversions.
+//  5. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
 //     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
 //     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
 //

@@ -22,7 +22,7 @@ type config struct {
 }
 
 // patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
-const patchLevel = "5"
+const patchLevel = "7"
 
 func (c config) validate() error {
 	var errs []error
@@ -76,6 +76,10 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	ints, err := patchCIntReads(lib)
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(lib, "lowrank_ext.go"), []byte(extFile(c, disabled)), 0o644); err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func run(c config) error {
 	if err := os.Rename(tmp, c.dst); err != nil {
 		return err
 	}
-	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays fixed\n", c.dst, len(disabled), patched)
+	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays and %d C int reads fixed\n", c.dst, len(disabled), patched, ints)
 	return nil
 }
 
