@@ -86,7 +86,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	defer unlock()
 	backend.ManualSeed(int64(c.seed))
 	vs := nn.NewVarStore(device)
-	model, err := models.NewMLP(vs.Root(), trainSet.C*trainSet.H*trainSet.W, 10, models.MLPConfig{Method: method, Rank: lowrank.Rank{Ratio: c.ratio}})
+	model, err := models.NewMLP(vs.Root(), trainSet.C*trainSet.H*trainSet.W, nil, models.Config{Method: method, Rank: lowrank.Rank{Ratio: c.ratio}})
 	if err != nil {
 		return err
 	}

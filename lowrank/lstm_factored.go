@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/scope"
 )
 
 // forwardFactored runs each layer step by step with factored products. The input projection
@@ -12,43 +14,43 @@ import (
 //
 //	i, f, g, o = σ(z_i), σ(z_f), tanh(z_g), σ(z_o);  c' = f⊙c + i⊙g;  h' = o⊙tanh(c')
 func (m *LSTM) forwardFactored(x, h0, c0 *ts.Tensor, train bool) (out *ts.Tensor, st LSTMState, err error) {
-	err = runScope(func(s *scope) {
+	err = scope.Run(func(s *scope.Scope) {
 		inp := x
 		if m.BatchFirst {
-			inp = s.keep(x.Transpose(0, 1, false))
+			inp = s.Keep(x.Transpose(0, 1, false))
 		}
 		steps := inp.MustSize()[0]
 		hs, cs := make([]*ts.Tensor, len(m.Layers)), make([]*ts.Tensor, len(m.Layers))
 		hid := m.Hidden
 		for li, l := range m.Layers {
-			bias := s.keep(l.BiasIH.Add(l.BiasHH, false))
-			xp := s.keep(ts.Linear(s.keep(ts.Linear(inp, l.IhV, ts.None)), l.IhU, bias))
-			h := s.keep(h0.Select(0, int64(li), false))
-			c := s.keep(c0.Select(0, int64(li), false))
+			bias := s.Keep(l.BiasIH.Add(l.BiasHH, false))
+			xp := s.Keep(ts.Linear(s.Keep(ts.Linear(inp, l.IhV, ts.None)), l.IhU, bias))
+			h := s.Keep(h0.Select(0, int64(li), false))
+			c := s.Keep(c0.Select(0, int64(li), false))
 			outs := make([]*ts.Tensor, steps)
 			for t := int64(0); t < steps; t++ {
-				hv := s.keep(ts.Linear(h, l.HhV, ts.None))
-				z := s.keep(ts.Linear(hv, l.HhU, s.keep(xp.Select(0, t, false))))
-				ig := s.keep(s.keep(z.Narrow(1, 0, hid, false)).Sigmoid(false))
-				fg := s.keep(s.keep(z.Narrow(1, hid, hid, false)).Sigmoid(false))
-				gg := s.keep(s.keep(z.Narrow(1, 2*hid, hid, false)).Tanh(false))
-				og := s.keep(s.keep(z.Narrow(1, 3*hid, hid, false)).Sigmoid(false))
-				c = s.keep(s.keep(fg.Mul(c, false)).Add(s.keep(ig.Mul(gg, false)), false))
-				h = s.keep(og.Mul(s.keep(c.Tanh(false)), false))
+				hv := s.Keep(ts.Linear(h, l.HhV, ts.None))
+				z := s.Keep(ts.Linear(hv, l.HhU, s.Keep(xp.Select(0, t, false))))
+				ig := s.Keep(s.Keep(z.Narrow(1, 0, hid, false)).Sigmoid(false))
+				fg := s.Keep(s.Keep(z.Narrow(1, hid, hid, false)).Sigmoid(false))
+				gg := s.Keep(s.Keep(z.Narrow(1, 2*hid, hid, false)).Tanh(false))
+				og := s.Keep(s.Keep(z.Narrow(1, 3*hid, hid, false)).Sigmoid(false))
+				c = s.Keep(s.Keep(fg.Mul(c, false)).Add(s.Keep(ig.Mul(gg, false)), false))
+				h = s.Keep(og.Mul(s.Keep(c.Tanh(false)), false))
 				outs[t] = h
 			}
 			hs[li], cs[li] = h, c
-			inp = s.keep(ts.Stack(outs, 0))
+			inp = s.Keep(ts.Stack(outs, 0))
 			if train && m.Dropout > 0 && li < len(m.Layers)-1 {
-				inp = s.keep(ts.Dropout(inp, m.Dropout, train))
+				inp = s.Keep(ts.Dropout(inp, m.Dropout, train))
 			}
 		}
 		if m.BatchFirst {
-			inp = s.keep(inp.Transpose(0, 1, false))
+			inp = s.Keep(inp.Transpose(0, 1, false))
 		}
-		out = s.release(s.keep(inp.Contiguous(false)))
-		st.H = s.release(s.keep(ts.Stack(hs, 0)))
-		st.C = s.release(s.keep(ts.Stack(cs, 0)))
+		out = s.Release(s.Keep(inp.Contiguous(false)))
+		st.H = s.Release(s.Keep(ts.Stack(hs, 0)))
+		st.C = s.Release(s.Keep(ts.Stack(cs, 0)))
 	})
 	if err != nil {
 		return nil, LSTMState{}, fmt.Errorf("lowrank.LSTM (factored): %w", err)

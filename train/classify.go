@@ -60,7 +60,7 @@ type EpochMetrics struct {
 // Classify trains model (whose parameters live in vs) on trainSet with Adam and evaluates it on
 // testSet after every epoch. A NaN or infinite loss stops the run with an error naming the
 // epoch and step.
-func Classify(model models.Classifier, vs *nn.VarStore, trainSet, testSet *data.Images, cfg Config) ([]EpochMetrics, error) {
+func Classify(model models.Model, vs *nn.VarStore, trainSet, testSet *data.Images, cfg Config) ([]EpochMetrics, error) {
 	cfg = cfg.withDefaults()
 	if trainSet.Len() == 0 || testSet.Len() == 0 {
 		return nil, data.ErrEmpty
@@ -108,7 +108,7 @@ func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 // trainStep runs one optimizer step and returns the batch loss and the number of correct
 // predictions.
-func trainStep(model models.Classifier, opt *nn.Optimizer, set *data.Images, idx []int, cfg Config) (float64, int, error) {
+func trainStep(model models.Model, opt *nn.Optimizer, set *data.Images, idx []int, cfg Config) (float64, int, error) {
 	b, err := set.MakeBatch(idx, cfg.Device)
 	if err != nil {
 		return 0, 0, err
@@ -158,7 +158,7 @@ func countCorrect(logits, y *ts.Tensor) int {
 }
 
 // Evaluate returns the mean cross-entropy and accuracy of model on set, without gradients.
-func Evaluate(model models.Classifier, set *data.Images, batchSize int, device gotch.Device) (loss, acc float64, err error) {
+func Evaluate(model models.Model, set *data.Images, batchSize int, device gotch.Device) (loss, acc float64, err error) {
 	if set.Len() == 0 {
 		return 0, 0, data.ErrEmpty
 	}

@@ -49,7 +49,7 @@ func TestLowRankMLPLearnsFashionMNIST(t *testing.T) {
 	defer backend.LockThread()()
 	backend.ManualSeed(1)
 	vs := nn.NewVarStore(gotch.CPU)
-	m, err := models.NewMLP(vs.Root(), 784, 10, models.MLPConfig{Method: models.LowRank})
+	m, err := models.NewMLP(vs.Root(), 784, nil, models.Config{Method: models.LowRank})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,10 +67,10 @@ func TestLowRankMLPLearnsFashionMNIST(t *testing.T) {
 }
 
 // nanModel wraps a classifier and poisons its logits.
-type nanModel struct{ models.Classifier }
+type nanModel struct{ models.Model }
 
 func (n nanModel) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
-	y, err := n.Classifier.Forward(x, train)
+	y, err := n.Model.Forward(x, train)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func TestNaNLossStopsWithEpochAndStep(t *testing.T) {
 	tr, te := fashion(t, 256)
 	defer backend.LockThread()()
 	vs := nn.NewVarStore(gotch.CPU)
-	m, err := models.NewMLP(vs.Root(), 784, 10, models.MLPConfig{})
+	m, err := models.NewMLP(vs.Root(), 784, nil, models.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

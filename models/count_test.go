@@ -1,0 +1,66 @@
+package models_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// build constructs a model on a fresh VarStore and checks that its layer table and the
+// VarStore agree on the parameter count.
+func build(t *testing.T, f func(p *nn.Path) (models.Model, error)) models.Model {
+	t.Helper()
+	unlock := backend.LockThread()
+	t.Cleanup(unlock)
+	backend.ManualSeed(1)
+	vs := nn.NewVarStore(gotch.CPU)
+	m, err := f(vs.Root())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, v := range vs.TrainableVariables() {
+		n += int64(v.Numel())
+	}
+	if n != m.Cost().Params {
+		t.Fatalf("VarStore holds %d trainable parameters, the layer table counts %d", n, m.Cost().Params)
+	}
+	return m
+}
+
+func TestReferenceTable(t *testing.T) {
+	ref := models.Config{Compat: models.Reference}
+	low := models.Config{Compat: models.Reference, Method: models.LowRank}
+	vgg := func(depth int, cfg models.Config) func(p *nn.Path) (models.Model, error) {
+		return func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, depth, cfg) }
+	}
+	for _, tc := range []struct {
+		name   string
+		build  func(p *nn.Path) (models.Model, error)
+		params float64 // millions, as the reference table prints them
+		flops  float64 // millions
+	}{
+		{"vgg11/original", vgg(11, ref), 9.76, 154},
+		{"vgg11/low_rank", vgg(11, low), 4.01, 55.96},
+		{"vgg16/original", vgg(16, ref), 15.25, 315},
+		{"vgg16/low_rank", vgg(16, low), 6.21, 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := build(t, tc.build)
+			c := m.Cost()
+			if got := math.Round(float64(c.Params)/1e4) / 100; got != tc.params {
+				t.Errorf("params %d = %.2fM, reference table %.2fM", c.Params, got, tc.params)
+			}
+			if rel := math.Abs(float64(c.FLOPs)/1e6-tc.flops) / tc.flops; rel > 0.02 {
+				t.Errorf("FLOPs %.2fM, reference table %gM (%.1f%% off)", float64(c.FLOPs)/1e6, tc.flops, 100*rel)
+			}
+			fmt.Printf("%-16s params %10d  FLOPs %12d\n", tc.name, c.Params, c.FLOPs)
+		})
+	}
+}
