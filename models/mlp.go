@@ -46,4 +46,6 @@ func NewMLP(p *nn.Path, in int64, hidden []int64, cfg Config) (*MLP, error) {
 }
 
 // Forward maps x (B, ...) to logits (B, classes).
-func (m *MLP) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) { return runSteps(x, train, m.steps) }
+func (m *MLP) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
+	return runSteps(x, train, m.steps)
+}

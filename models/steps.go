@@ -37,7 +37,9 @@ func reluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x
 
 func geluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x.Gelu("none", false)) }
 
-func flattenStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x.Flatten(1, -1, false)) }
+func flattenStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
+	return s.Keep(x.Flatten(1, -1, false))
+}
 
 func maxPoolStep(k int64) step {
 	return func(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {

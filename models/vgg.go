@@ -96,4 +96,6 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 }
 
 // Forward maps x (B, 3, 32, 32) to logits (B, classes).
-func (m *VGG) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) { return runSteps(x, train, m.steps) }
+func (m *VGG) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
+	return runSteps(x, train, m.steps)
+}
