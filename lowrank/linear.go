@@ -12,7 +12,18 @@ import (
 type LinearConfig struct {
 	Rank   Rank
 	NoBias bool // no bias on either factor; default false (a bias on each, as the reference)
+	Names  LinearNames
 }
+
+// LinearNames selects the parameter names of a factorized Linear.
+type LinearNames int
+
+const (
+	// SequentialNames: "linear.0.*" (V) and "linear.1.*" (U), the reference's FactorizedLinear.
+	SequentialNames LinearNames = iota
+	// VTUNames: "linear_VT.*" (V) and "linear_U.*" (U), the reference LSTM's LowRankLinear.
+	VTUNames
+)
 
 // Linear is a factorized linear layer y = U(Vx + b_V) + b_U with V (r×in) and U (out×r).
 //
@@ -37,6 +48,9 @@ func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
 	}
 	l := &Linear{In: in, Out: out, R: r}
 	first, second := p.Sub("linear").Sub("0"), p.Sub("linear").Sub("1")
+	if cfg.Names == VTUNames {
+		first, second = p.Sub("linear_VT"), p.Sub("linear_U")
+	}
 	if l.V, err = uniformParam(first, "weight", []int64{r, in}, fanInBound(in)); err != nil {
 		return nil, err
 	}

@@ -127,6 +127,56 @@ func (b *base) addLinear(p *nn.Path, in, out, tokens int64, factorize bool, rank
 	return &linear{f: f}, nil
 }
 
+// weights are the layer's weight tensors: both factors when factorized.
+func (l *linear) weights() []*ts.Tensor {
+	if l.f != nil {
+		return []*ts.Tensor{l.f.V, l.f.U}
+	}
+	return []*ts.Tensor{l.w}
+}
+
+// biases are the layer's bias tensors, if any.
+func (l *linear) biases() []*ts.Tensor {
+	var bs []*ts.Tensor
+	for _, b := range []*ts.Tensor{l.b, l.factorBias(0), l.factorBias(1)} {
+		if b != nil {
+			bs = append(bs, b)
+		}
+	}
+	return bs
+}
+
+func (l *linear) factorBias(i int) *ts.Tensor {
+	if l.f == nil {
+		return nil
+	}
+	if i == 0 {
+		return l.f.VBias
+	}
+	return l.f.Bias
+}
+
+// zeroBiases sets every bias of the layers to zero.
+func zeroBiases(ls ...*linear) error {
+	return noGrad(func() error {
+		for _, l := range ls {
+			for _, b := range l.biases() {
+				if err := b.Zero_(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// noGrad runs f without recording gradients.
+func noGrad(f func() error) error {
+	var err error
+	backend.NoGrad(func() { err = f() })
+	return err
+}
+
 func (l *linear) forward(x *ts.Tensor) (*ts.Tensor, error) {
 	if l.f != nil {
 		return l.f.Forward(x)

@@ -1,0 +1,142 @@
+package models
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/scope"
+	"github.com/lowrank-dev/lowrank/lowrank"
+)
+
+// resnetBlocks are the residual blocks per stage. The reference builds both depths from basic
+// blocks (two 3×3 convolutions); its "ResNet101" is [3, 4, 23, 3] basic blocks, not bottlenecks,
+// and its parameter table counts that network.
+var resnetBlocks = map[int][4]int{18: {2, 2, 2, 2}, 101: {3, 4, 23, 3}}
+
+// ResNet is the reference's CIFAR ResNet: a 3×3 stem convolution with batch norm, four stages of
+// basic blocks (64, 128, 256, 512 channels; strides 1, 2, 2, 2), global average pooling and a
+// linear classifier. Input (B, 3, 32, 32).
+//
+// With LowRank, both convolutions of each residual block from (HybridBlock, HybridLayer) on are
+// factorized; the stem, the 1×1 shortcut convolutions and the classifier stay dense. Convolutions
+// are initialized N(0, 2/fan_out) (Kaiming, fan-out), batch norms to 1 and 0.
+//
+// Parameter names follow the reference: "head.0" (conv), "head.1" (batch norm),
+// "body.<stage>.<block>.{conv1,bn1,conv2,bn2}", "body.<stage>.0.down_sample.{0,1}", "tail".
+type ResNet struct {
+	base
+	head   *conv
+	headBN *batchNorm
+	blocks []*resBlock
+	tail   *linear
+}
+
+type resBlock struct {
+	conv1, conv2 *conv
+	bn1, bn2     *batchNorm
+	down         *conv
+	downBN       *batchNorm
+}
+
+var _ Model = (*ResNet)(nil)
+
+// NewResNet builds ResNet18 (depth 18) or the reference's ResNet101 (depth 101) under p.
+func NewResNet(p *nn.Path, depth int, cfg Config) (*ResNet, error) {
+	blocks, ok := resnetBlocks[depth]
+	if !ok {
+		return nil, fmt.Errorf("ResNet depth %d: want 18 or 101", depth)
+	}
+	track := cfg.Compat != Reference
+	momentum := 0.1
+	if !track {
+		momentum = 0
+	}
+	m := &ResNet{}
+	var err error
+	size := int64(32)
+	head := p.Sub("head")
+	if m.head, err = m.addConv(head.Sub("0"), convSpec{in: 3, out: 64, k: 3, padding: 1, h: size, w: size}, false, lowrank.ConvConfig{}, vggConvInit); err != nil {
+		return nil, err
+	}
+	if m.headBN, err = m.addBatchNorm(head.Sub("1"), 64, size, size, track, momentum); err != nil {
+		return nil, err
+	}
+	in := int64(64)
+	widths, strides := [4]int64{64, 128, 256, 512}, [4]int64{1, 2, 2, 2}
+	for stage := 0; stage < 4; stage++ {
+		for b := 0; b < blocks[stage]; b++ {
+			factorize := cfg.Method == LowRank &&
+				(stage > cfg.HybridBlock || (stage == cfg.HybridBlock && b >= cfg.HybridLayer))
+			stride := int64(1)
+			if b == 0 {
+				stride = strides[stage]
+			}
+			bp := p.Sub("body").Sub(strconv.Itoa(stage)).Sub(strconv.Itoa(b))
+			blk, out, err := m.addBlock(bp, in, widths[stage], stride, size, factorize, cfg, track, momentum)
+			if err != nil {
+				return nil, err
+			}
+			m.blocks = append(m.blocks, blk)
+			in, size = widths[stage], out
+		}
+	}
+	// fvcore counts global average pooling as one FLOP per input element.
+	m.record("avgpool", "AdaptiveAvgPool2d", "1×1", 0, lowrank.Cost{FLOPs: in * size * size})
+	if m.tail, err = m.addLinear(p.Sub("tail"), in, cfg.classes(), 1, false, cfg.Rank, true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *ResNet) addBlock(p *nn.Path, in, planes, stride, size int64, factorize bool, cfg Config, track bool, momentum float64) (*resBlock, int64, error) {
+	blk := &resBlock{}
+	out := lowrank.ConvOutSize(size, 3, stride, 1, 1)
+	cc := convConfig(cfg, cfg.referenceRank())
+	var err error
+	if blk.conv1, err = m.addConv(p.Sub("conv1"), convSpec{in: in, out: planes, k: 3, stride: stride, padding: 1, h: size, w: size}, factorize, cc, vggConvInit); err != nil {
+		return nil, 0, err
+	}
+	if blk.bn1, err = m.addBatchNorm(p.Sub("bn1"), planes, out, out, track, momentum); err != nil {
+		return nil, 0, err
+	}
+	if blk.conv2, err = m.addConv(p.Sub("conv2"), convSpec{in: planes, out: planes, k: 3, padding: 1, h: out, w: out}, factorize, cc, vggConvInit); err != nil {
+		return nil, 0, err
+	}
+	if blk.bn2, err = m.addBatchNorm(p.Sub("bn2"), planes, out, out, track, momentum); err != nil {
+		return nil, 0, err
+	}
+	if stride != 1 || in != planes {
+		dp := p.Sub("down_sample")
+		if blk.down, err = m.addConv(dp.Sub("0"), convSpec{in: in, out: planes, k: 1, stride: stride, h: size, w: size}, false, lowrank.ConvConfig{}, vggConvInit); err != nil {
+			return nil, 0, err
+		}
+		if blk.downBN, err = m.addBatchNorm(dp.Sub("1"), planes, out, out, track, momentum); err != nil {
+			return nil, 0, err
+		}
+	}
+	return blk, out, nil
+}
+
+// Forward maps x (B, 3, 32, 32) to logits (B, classes).
+func (m *ResNet) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err error) {
+	err = scope.Run(func(s *scope.Scope) {
+		h := s.Keep(m.head.forward(x))
+		h = s.Keep(s.Keep(m.headBN.forward(h, train)).Relu(false))
+		for _, b := range m.blocks {
+			y := s.Keep(b.conv1.forward(h))
+			y = s.Keep(s.Keep(b.bn1.forward(y, train)).Relu(false))
+			y = s.Keep(b.bn2.forward(s.Keep(b.conv2.forward(y)), train))
+			res := h
+			if b.down != nil {
+				res = s.Keep(b.downBN.forward(s.Keep(b.down.forward(h)), train))
+			}
+			h = s.Keep(s.Keep(y.Add(res, false)).Relu(false))
+		}
+		h = s.Keep(s.Keep(h.AdaptiveAvgPool2d([]int64{1, 1}, false)).Flatten(1, -1, false))
+		out = s.Release(s.Keep(m.tail.forward(h)))
+	})
+	return out, err
+}
