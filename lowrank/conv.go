@@ -103,17 +103,17 @@ func NewConv2d(p *nn.Path, in, out, k int64, cfg ConvConfig) (*Conv2d, error) {
 		vFan, uFan = in*k*k, r
 	}
 	first, second := p.Sub("conv").Sub("0"), p.Sub("conv").Sub("1")
-	if c.V, err = uniformParam(first, "weight", vShape, fanInBound(vFan)); err != nil {
+	if c.V, err = uniformParam(first, "weight", vShape, FanInBound(vFan)); err != nil {
 		return nil, err
 	}
-	if c.U, err = uniformParam(second, "weight", uShape, fanInBound(uFan)); err != nil {
+	if c.U, err = uniformParam(second, "weight", uShape, FanInBound(uFan)); err != nil {
 		return nil, err
 	}
 	if cfg.Bias {
-		if c.VBias, err = uniformParam(first, "bias", []int64{r}, fanInBound(vFan)); err != nil {
+		if c.VBias, err = uniformParam(first, "bias", []int64{r}, FanInBound(vFan)); err != nil {
 			return nil, err
 		}
-		if c.Bias, err = uniformParam(second, "bias", []int64{out}, fanInBound(uFan)); err != nil {
+		if c.Bias, err = uniformParam(second, "bias", []int64{out}, FanInBound(uFan)); err != nil {
 			return nil, err
 		}
 	}

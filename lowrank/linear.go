@@ -51,17 +51,17 @@ func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
 	if cfg.Names == VTUNames {
 		first, second = p.Sub("linear_VT"), p.Sub("linear_U")
 	}
-	if l.V, err = uniformParam(first, "weight", []int64{r, in}, fanInBound(in)); err != nil {
+	if l.V, err = uniformParam(first, "weight", []int64{r, in}, FanInBound(in)); err != nil {
 		return nil, err
 	}
-	if l.U, err = uniformParam(second, "weight", []int64{out, r}, fanInBound(r)); err != nil {
+	if l.U, err = uniformParam(second, "weight", []int64{out, r}, FanInBound(r)); err != nil {
 		return nil, err
 	}
 	if !cfg.NoBias {
-		if l.VBias, err = uniformParam(first, "bias", []int64{r}, fanInBound(in)); err != nil {
+		if l.VBias, err = uniformParam(first, "bias", []int64{r}, FanInBound(in)); err != nil {
 			return nil, err
 		}
-		if l.Bias, err = uniformParam(second, "bias", []int64{out}, fanInBound(r)); err != nil {
+		if l.Bias, err = uniformParam(second, "bias", []int64{out}, FanInBound(r)); err != nil {
 			return nil, err
 		}
 	}

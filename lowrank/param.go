@@ -28,8 +28,8 @@ func uniformParam(p *nn.Path, name string, dims []int64, bound float64) (*ts.Ten
 	return v, nil
 }
 
-// fanInBound is 1/√fan_in, the bound of PyTorch's default init for weights and biases.
-func fanInBound(fanIn int64) float64 { return 1 / math.Sqrt(float64(fanIn)) }
+// FanInBound is 1/√fan_in, the bound of PyTorch's default init for weights and biases.
+func FanInBound(fanIn int64) float64 { return 1 / math.Sqrt(float64(fanIn)) }
 
 // drop frees tensors, skipping nil ones.
 func drop(ts ...*ts.Tensor) {

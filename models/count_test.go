@@ -50,7 +50,9 @@ func TestReferenceTable(t *testing.T) {
 		return func(p *nn.Path) (models.Model, error) { return models.NewViT(p, models.ViTConfig{}, cfg) }
 	}
 	tf := func(cfg models.Config) func(p *nn.Path) (models.Model, error) {
-		return func(p *nn.Path) (models.Model, error) { return models.NewTransformer(p, models.TransformerConfig{}, cfg) }
+		return func(p *nn.Path) (models.Model, error) {
+			return models.NewTransformer(p, models.TransformerConfig{}, cfg)
+		}
 	}
 	for _, tc := range []struct {
 		name   string
