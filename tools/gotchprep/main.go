@@ -21,6 +21,9 @@
 //  5. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
 //     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
 //     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
+//  6. nn/lowrank_ext.go is added: VarStore.NamedVariables, the store's own tensors by name.
+//     VarStore.Variables returns struct copies of them, which dangle (and crash) once the store
+//     is garbage-collected while the copies are still in use.
 //
 // The copy is rebuilt only when its inputs change (a stamp file records them), so a re-run is fast.
 package main

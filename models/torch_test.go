@@ -1,0 +1,74 @@
+package models_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/internal/torchref"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// The same weights give the same outputs in Go and in PyTorch modules built like the reference's
+// (testdata/torch_models.py); load_state_dict(strict=True) there also checks that every
+// parameter name equals the reference module's state_dict key.
+func TestMatchesPyTorch(t *testing.T) {
+	torchref.Require(t)
+	low := models.Config{Method: models.LowRank}
+	lowRef := models.Config{Method: models.LowRank, Compat: models.Reference}
+	for _, tc := range []struct {
+		name  string
+		build func(p *nn.Path) (models.Model, error)
+		input func(t *testing.T) *ts.Tensor
+	}{
+		{"vgg11_low_rank", func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, 11, low) }, images(3, 32)},
+		{"resnet18_low_rank_reference", func(p *nn.Path) (models.Model, error) { return models.NewResNet(p, 18, lowRef) }, images(3, 32)},
+		{"transformer_original", func(p *nn.Path) (models.Model, error) {
+			return models.NewTransformer(p, models.TransformerConfig{Vocab: 500}, models.Config{})
+		}, tokens(501, 16)}, // 500 is the mask token
+		{"lstm_original", func(p *nn.Path) (models.Model, error) {
+			return models.NewCharLSTM(p, models.LSTMConfig{}, models.Config{})
+		}, tokens(100, 20)},
+		{"lstm_low_rank_reference", func(p *nn.Path) (models.Model, error) {
+			return models.NewCharLSTM(p, models.LSTMConfig{}, lowRef)
+		}, tokens(100, 20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			unlock := backend.LockThread()
+			defer unlock()
+			backend.ManualSeed(7)
+			vs := nn.NewVarStore(gotch.CPU)
+			m, err := tc.build(vs.Root())
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := tc.input(t)
+			// Two training passes move batch-norm running statistics away from 0 and 1.
+			for i := 0; i < 2; i++ {
+				y, err := m.Forward(x, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				y.MustDrop()
+			}
+			var got *ts.Tensor
+			backend.NoGrad(func() { got, err = m.Forward(x, false) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, shape := torchref.Run(t, "testdata/torch_models.py", []string{tc.name}, vs.NamedVariables(), x)
+			if fmt.Sprint(shape) != fmt.Sprint(got.MustSize()) {
+				t.Fatalf("PyTorch output shape %v, Go %v", shape, got.MustSize())
+			}
+			diff, scale := torchref.MaxDiff(got.Float64Values(), want)
+			if diff > 1e-4*max(1, scale) {
+				t.Errorf("max |Go − PyTorch| = %g (outputs up to %g)", diff, scale)
+			}
+			t.Logf("max |Go − PyTorch| = %.3g, outputs up to %.3g", diff, scale)
+		})
+	}
+}
