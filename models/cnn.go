@@ -64,4 +64,6 @@ func lowrankBound(t *ts.Tensor) float64 {
 }
 
 // Forward maps images (B, 1, 28, 28) to logits (B, classes).
-func (m *CNN) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) { return runSteps(x, train, m.steps) }
+func (m *CNN) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
+	return runSteps(x, train, m.steps)
+}

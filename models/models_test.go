@@ -54,7 +54,9 @@ var zoo = []zooEntry{
 	{"transformer", func(p *nn.Path, c models.Config) (models.Model, error) {
 		return models.NewTransformer(p, models.TransformerConfig{Vocab: 500}, c)
 	}, tokens(500, 16), []int64{2, 500, 16}},
-	{"vit", func(p *nn.Path, c models.Config) (models.Model, error) { return models.NewViT(p, models.ViTConfig{}, c) }, images(3, 32), []int64{2, 10}},
+	{"vit", func(p *nn.Path, c models.Config) (models.Model, error) {
+		return models.NewViT(p, models.ViTConfig{}, c)
+	}, images(3, 32), []int64{2, 10}},
 }
 
 // loss is the training-mode cross-entropy of m on (x, y). Reseeding first gives every call the
