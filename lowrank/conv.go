@@ -46,7 +46,11 @@ type ConvConfig struct {
 	Stride   int64 // 0 means 1
 	Padding  int64 // default 0
 	Dilation int64 // 0 means 1
-	Bias     bool  // a bias on each factor, as the reference's bias=True; default false
+	Bias     bool  // a bias on the last factor (the dense layer's bias); default false
+	// FactorBias puts a bias on each factor, as the reference's FactorizedConv(bias=True). With
+	// the spatial scheme and padding, a non-zero first-factor bias makes the layer differ from any
+	// dense convolution near the borders (the padded rows carry it), so Merge cannot be exact.
+	FactorBias bool
 }
 
 func (c ConvConfig) stride() int64   { return max(c.Stride, 1) }
@@ -54,7 +58,7 @@ func (c ConvConfig) dilation() int64 { return max(c.Dilation, 1) }
 
 // Conv2d is a factorized k×k convolution from In to Out channels; see the package doc for the
 // two schemes. Parameter names follow the reference's FactorizedConv: "conv.0.weight" (V) and
-// "conv.1.weight" (U), with "conv.0.bias"/"conv.1.bias" when Bias is set.
+// "conv.1.weight" (U), with "conv.1.bias" when Bias is set and "conv.0.bias" too with FactorBias.
 //
 // Shapes: Spatial V (r, in, 1, k), U (out, r, k, 1); Channel V (r, in, k, k), U (out, r, 1, 1).
 type Conv2d struct {
@@ -109,10 +113,12 @@ func NewConv2d(p *nn.Path, in, out, k int64, cfg ConvConfig) (*Conv2d, error) {
 	if c.U, err = uniformParam(second, "weight", uShape, FanInBound(uFan)); err != nil {
 		return nil, err
 	}
-	if cfg.Bias {
+	if cfg.FactorBias {
 		if c.VBias, err = uniformParam(first, "bias", []int64{r}, FanInBound(vFan)); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Bias || cfg.FactorBias {
 		if c.Bias, err = uniformParam(second, "bias", []int64{out}, FanInBound(uFan)); err != nil {
 			return nil, err
 		}
@@ -180,8 +186,8 @@ func (c *Conv2d) Pairs() ([]Pair, error) {
 
 // Merge returns the dense (out, in, k, k) weight whose convolution, with this layer's stride,
 // padding and dilation, equals the factorized one, and its bias (nil without biases). With the
-// spatial scheme, a bias on the first factor has no exact dense form when padding is positive
-// (the padded rows would carry it), which is an error.
+// spatial scheme, a non-zero first-factor bias (FactorBias) has no exact dense form when padding
+// is positive (the padded rows would carry it), which is an error.
 func (c *Conv2d) Merge() (w, b *ts.Tensor, err error) {
 	pairs, err := c.Pairs()
 	if err != nil {
@@ -209,7 +215,10 @@ func (c *Conv2d) Merge() (w, b *ts.Tensor, err error) {
 	if err != nil || c.Bias == nil {
 		return w, nil, err
 	}
-	if c.Scheme == Spatial && c.Padding > 0 {
+	if c.VBias == nil {
+		return w, c.Bias.MustShallowClone(), nil
+	}
+	if c.Scheme == Spatial && c.Padding > 0 && !allZero(c.VBias) {
 		w.MustDrop()
 		return nil, nil, fmt.Errorf("lowrank.Conv2d.Merge: spatial scheme with a first-factor bias and padding %d has no exact dense form", c.Padding)
 	}
@@ -238,10 +247,22 @@ func (c *Conv2d) Cost(h, w int64) Cost {
 		// The 1×k factor keeps all h rows and produces ow columns; the k×1 factor produces oh×ow.
 		cost = Cost{Params: c.R*c.In*c.K + c.Out*c.R*c.K, FLOPs: h*ow*c.R*c.In*c.K + oh*ow*c.Out*c.R*c.K}
 	}
+	if c.VBias != nil {
+		cost.Params += c.R
+	}
 	if c.Bias != nil {
-		cost.Params += c.R + c.Out
+		cost.Params += c.Out
 	}
 	return cost
+}
+
+func allZero(t *ts.Tensor) bool {
+	for _, v := range t.Float64Values() {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ConvOutSize is a convolution's output length along one axis.

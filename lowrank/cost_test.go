@@ -35,7 +35,7 @@ func TestCostsMatchClosedForms(t *testing.T) {
 		t.Errorf("strided spatial FLOPs %d, want %d", got, want)
 	}
 	// Channel 64→128, k=3: matrix 128×576, r = floor(0.2·128) = 25.
-	ch := must[*lowrank.Conv2d](t)(lowrank.NewConv2d(vs.Root().Sub("ch"), 64, 128, 3, lowrank.ConvConfig{Padding: 1, Scheme: lowrank.Channel, Bias: true}))
+	ch := must[*lowrank.Conv2d](t)(lowrank.NewConv2d(vs.Root().Sub("ch"), 64, 128, 3, lowrank.ConvConfig{Padding: 1, Scheme: lowrank.Channel, FactorBias: true}))
 	if got, want := ch.Cost(32, 32), (lowrank.Cost{Params: 25*576 + 128*25 + 25 + 128, FLOPs: 1024 * (25*576 + 128*25)}); got != want {
 		t.Errorf("channel conv cost %+v, want %+v", got, want)
 	}

@@ -31,6 +31,31 @@ func normFLOPs(n int64) int64 { return 5 * n }
 type base struct {
 	layers     []LayerInfo
 	factorized []lowrank.Factorized
+	denseNames []string            // per factorized layer: the dense model's name for it
+	lowPaths   []string            // per factorized layer: its own path
+	rename     func(string) string // low-rank parameter name → dense name; nil is identity
+}
+
+// addFactorized records a factorized layer registered under path.
+func (b *base) addFactorized(f lowrank.Factorized, path string) {
+	b.factorized = append(b.factorized, f)
+	b.denseNames = append(b.denseNames, b.DenseName(path))
+	b.lowPaths = append(b.lowPaths, path)
+}
+
+// factorPaths gives, for each of Factorized(), the path its parameters live under.
+func (b *base) factorPaths() []string { return b.lowPaths }
+
+// DenseNames gives, for each of Factorized(), the name of the same layer in the model built
+// with method original (its parameters are <name>.weight and <name>.bias).
+func (b *base) DenseNames() []string { return b.denseNames }
+
+// DenseName maps a parameter or layer name of this model to the original model's name for it.
+func (b *base) DenseName(name string) string {
+	if b.rename == nil {
+		return name
+	}
+	return b.rename(name)
 }
 
 func (b *base) record(name, typ, shape string, rank int64, c lowrank.Cost) {
@@ -122,7 +147,7 @@ func (b *base) addLinear(p *nn.Path, in, out, tokens int64, factorize bool, rank
 	if err != nil {
 		return nil, err
 	}
-	b.factorized = append(b.factorized, f)
+	b.addFactorized(f, name)
 	b.record(name, "LowRankLinear", fmt.Sprintf("%d→%d", in, out), f.R, f.Cost(tokens))
 	return &linear{f: f}, nil
 }
@@ -222,6 +247,7 @@ func (b *base) addConv(p *nn.Path, s convSpec, factorize bool, cfg lowrank.ConvC
 		return c, nil
 	}
 	cfg.Stride, cfg.Padding, cfg.Bias = s.stride, s.padding, s.bias
+	cfg.FactorBias = cfg.FactorBias && s.bias
 	f, err := lowrank.NewConv2d(p, s.in, s.out, s.k, cfg)
 	if err != nil {
 		return nil, err
@@ -244,7 +270,7 @@ func (b *base) addConv(p *nn.Path, s convSpec, factorize bool, cfg lowrank.ConvC
 			}
 		}
 	}
-	b.factorized = append(b.factorized, f)
+	b.addFactorized(f, name)
 	b.record(name, "LowRankConv2d/"+cfg.Scheme.String(), shape, f.R, f.Cost(s.h, s.w))
 	return &conv{f: f}, nil
 }

@@ -78,7 +78,7 @@ func NewCharLSTM(p *nn.Path, lc LSTMConfig, cfg Config) (*CharLSTM, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.factorized = append(m.factorized, m.lr)
+		m.addFactorized(m.lr, "rnn")
 		m.record("rnn", "LowRankLSTM/"+cfg.LSTMImpl.String(), shape, m.lr.Layers[len(m.lr.Layers)-1].RHh, m.lr.Cost(lc.SeqLen))
 	} else {
 		for k := int64(0); k < lc.Layers; k++ {
@@ -114,7 +114,7 @@ func NewCharLSTM(p *nn.Path, lc LSTMConfig, cfg Config) (*CharLSTM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decoder: %w", err)
 		}
-		m.factorized = append(m.factorized, f)
+		m.addFactorized(f, "decoder")
 		m.record("decoder", "LowRankLinear", fmt.Sprintf("%d→%d", lc.Hidden, lc.Vocab), r, f.Cost(lc.SeqLen))
 		m.decoder = &linear{f: f}
 	} else if m.decoder, err = m.addLinear(dp, lc.Hidden, lc.Vocab, lc.SeqLen, false, cfg.Rank, true); err != nil {

@@ -19,6 +19,12 @@ type Model interface {
 	Layers() []LayerInfo
 	// Cost sums Layers.
 	Cost() lowrank.Cost
+	// DenseNames gives, for each of Factorized(), the name of the same layer in the model
+	// built with method original.
+	DenseNames() []string
+	// DenseName maps any parameter name of this model to the original model's name for it.
+	DenseName(name string) string
+	factorPaths() []string
 }
 
 // Method says whether a model is built full-rank or factorized.
@@ -118,5 +124,7 @@ func (c Config) referenceRank() lowrank.Rank {
 
 // convConfig is the factorized-convolution configuration of a model with the given rank rule.
 func convConfig(cfg Config, rank lowrank.Rank) lowrank.ConvConfig {
-	return lowrank.ConvConfig{Rank: rank, Scheme: cfg.Scheme}
+	// The reference's factorized convolutions with bias put one on each factor; the correct
+	// default keeps the dense layer's single bias, on the last factor, so that merges are exact.
+	return lowrank.ConvConfig{Rank: rank, Scheme: cfg.Scheme, FactorBias: cfg.Compat == Reference}
 }

@@ -18,14 +18,13 @@ import (
 // parameter name equals the reference module's state_dict key.
 func TestMatchesPyTorch(t *testing.T) {
 	torchref.Require(t)
-	low := models.Config{Method: models.LowRank}
 	lowRef := models.Config{Method: models.LowRank, Compat: models.Reference}
 	for _, tc := range []struct {
 		name  string
 		build func(p *nn.Path) (models.Model, error)
 		input func(t *testing.T) *ts.Tensor
 	}{
-		{"vgg11_low_rank", func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, 11, low) }, images(3, 32)},
+		{"vgg11_low_rank_reference", func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, 11, lowRef) }, images(3, 32)},
 		{"resnet18_low_rank_reference", func(p *nn.Path) (models.Model, error) { return models.NewResNet(p, 18, lowRef) }, images(3, 32)},
 		{"transformer_original", func(p *nn.Path) (models.Model, error) {
 			return models.NewTransformer(p, models.TransformerConfig{Vocab: 500}, models.Config{})

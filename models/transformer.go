@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
@@ -87,6 +88,16 @@ func NewTransformer(p *nn.Path, tc TransformerConfig, cfg Config) (*Transformer,
 		return nil, fmt.Errorf("transformer: embedding %d is not divisible by %d heads", tc.Embed, tc.Heads)
 	}
 	m := &Transformer{cfg: tc}
+	if cfg.Method == LowRank {
+		// The reference's low-rank encoder is a Sequential ("transformer_encoder.<i>"), its
+		// original a TransformerEncoder ("transformer_encoder.layers.<i>").
+		m.rename = func(name string) string {
+			if rest, ok := strings.CutPrefix(name, "transformer_encoder."); ok {
+				return "transformer_encoder.layers." + rest
+			}
+			return name
+		}
+	}
 	S, E := tc.SeqLen, tc.Embed
 	emb := p.Sub("transformer_embedding")
 	var err error

@@ -41,7 +41,9 @@ class SpatialConv(nn.Module):
 
 
 class LowRankVGG11(nn.Module):
-    def __init__(self, classes=10):
+    """The reference's low-rank VGG11: a bias on each conv factor, and a last layer of 512."""
+
+    def __init__(self, classes=512):
         super().__init__()
         feats, c_in = [], 3
         for v in [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M']:
@@ -212,7 +214,7 @@ class CharLSTM(nn.Module):
 
 
 BUILD = {
-    'vgg11_low_rank': lambda: LowRankVGG11(),
+    'vgg11_low_rank_reference': lambda: LowRankVGG11(),
     'resnet18_low_rank_reference': lambda: LowRankResNet18(),
     'transformer_original': lambda: Transformer(vocab=500),
     'lstm_original': lambda: CharLSTM(False),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -102,5 +103,24 @@ func TestCgoFlags(t *testing.T) {
 	}
 	if err := (config{}).validate(); err == nil {
 		t.Error("an empty config must not validate")
+	}
+}
+
+func TestPatchPathSub(t *testing.T) {
+	dir := t.TempDir()
+	f := dir + "/varstore.go"
+	src := "func (p *Path) Sub(str string) *Path {\n" + pathSubAliasing + "\treturn nil\n}\n"
+	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := patchPathSub(f); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(f)
+	if !strings.Contains(string(got), pathSubCopy) || strings.Contains(string(got), pathSubAliasing) {
+		t.Fatalf("patched:\n%s", got)
+	}
+	if err := patchPathSub(f); err == nil {
+		t.Error("a second patch must fail: the source no longer reads as expected")
 	}
 }

@@ -21,7 +21,11 @@
 //  5. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
 //     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
 //     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
-//  6. nn/lowrank_ext.go is added: VarStore.NamedVariables, the store's own tensors by name.
+//  6. nn.Path.Sub appends the new element to its parent's path slice, so two sub-paths of one
+//     parent can share a backing array: creating the second overwrites the first's last name,
+//     and its variables land under the sibling's name (gotch then renames the clash "x__12").
+//     Sub copies the slice instead.
+//  7. nn/lowrank_ext.go is added: VarStore.NamedVariables, the store's own tensors by name.
 //     VarStore.Variables returns struct copies of them, which dangle (and crash) once the store
 //     is garbage-collected while the copies are still in use.
 //

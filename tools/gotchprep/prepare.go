@@ -22,7 +22,7 @@ type config struct {
 }
 
 // patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
-const patchLevel = "8"
+const patchLevel = "9"
 
 func (c config) validate() error {
 	var errs []error
@@ -81,6 +81,9 @@ func run(c config) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(lib, "lowrank_ext.go"), []byte(extFile(c, disabled)), 0o644); err != nil {
+		return err
+	}
+	if err := patchPathSub(filepath.Join(tmp, "nn", "varstore.go")); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "nn", "lowrank_ext.go"), []byte(nnExtFile), 0o644); err != nil {
