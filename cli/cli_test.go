@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func execute(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestSummaryJSON(t *testing.T) {
+	out, err := execute(t, "summary", "-c", "cifar10-vgg11-lowrank", "--set", "model.compat=reference", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Full, LowRank struct {
+			Params, FLOPs int64
+			Layers        []struct{ Name string }
+		} `json:"-"`
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	json.Unmarshal(raw["full"], &s.Full)
+	json.Unmarshal(raw["low_rank"], &s.LowRank)
+	if s.Full.Params != 9756426 || s.LowRank.Params != 4008851 || s.LowRank.FLOPs != 55956480 {
+		t.Errorf("full %d params, low-rank %d params %d FLOPs", s.Full.Params, s.LowRank.Params, s.LowRank.FLOPs)
+	}
+	if len(s.LowRank.Layers) == 0 || s.LowRank.Layers[0].Name != "feature_layers.0" {
+		t.Errorf("layers %+v", s.LowRank.Layers)
+	}
+}
+
+func TestSummaryTable(t *testing.T) {
+	out, err := execute(t, "summary", "-c", "fashionmnist-cnn-lowrank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"conv2", "LowRankConv2d/spatial", "total", "low-rank/full:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"summary", "-c", "nope"}, "neither a file nor a built-in config"},
+		{[]string{"summary", "-c", "cifar10-vgg11-lowrank", "--set", "lowrank.ratio=2"}, "lowrank.ratio: 2 is outside (0, 1]"},
+		{[]string{"summary"}, "required flag"},
+		{[]string{"configs", "nope"}, "no built-in config"},
+	} {
+		if _, err := execute(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lowrank-dev/lowrank/config"
+)
+
+// configFlags are the flags that select and override a configuration.
+type configFlags struct {
+	name string
+	sets []string
+}
+
+func (f *configFlags) register(c *cobra.Command) {
+	c.Flags().StringVarP(&f.name, "config", "c", "", "config file, or the name of a built-in config (lowrank configs)")
+	c.Flags().StringArrayVar(&f.sets, "set", nil, "override a key, e.g. --set optimizer.lr=0.05 (repeatable)")
+	_ = c.MarkFlagRequired("config")
+}
+
+// load finds, reads, overrides (environment, then --set) and validates the configuration.
+func (f *configFlags) load() (config.Config, error) {
+	src, err := config.Find(f.name)
+	if err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(src, os.Environ(), f.sets)
+}

@@ -1,0 +1,317 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lowrank-dev/lowrank/lowrank"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// Config is one experiment.
+type Config struct {
+	Model     Model     `mapstructure:"model" json:"model"`
+	LowRank   LowRank   `mapstructure:"lowrank" json:"lowrank"`
+	Data      Data      `mapstructure:"data" json:"data"`
+	Train     Train     `mapstructure:"train" json:"train"`
+	Optimizer Optimizer `mapstructure:"optimizer" json:"optimizer"`
+	Scheduler Scheduler `mapstructure:"scheduler" json:"scheduler"`
+}
+
+// Model selects the architecture.
+type Model struct {
+	Name        string `mapstructure:"name" json:"name"`                 // mlp, cnn, vgg11, vgg16, resnet18, resnet101, lstm, transformer, vit
+	Method      string `mapstructure:"method" json:"method"`             // original | low_rank (default low_rank)
+	Compat      string `mapstructure:"compat" json:"compat"`             // correct (default) | reference
+	Init        string `mapstructure:"init" json:"init"`                 // default | spectral
+	HybridStart int    `mapstructure:"hybrid_start" json:"hybrid_start"` // first factorized layer (VGG from 1; others from 0)
+	HybridBlock int    `mapstructure:"hybrid_block" json:"hybrid_block"` // ResNet (block, layer) rule
+	HybridLayer int    `mapstructure:"hybrid_layer" json:"hybrid_layer"`
+}
+
+// LowRank configures the factorization and its regularizer.
+type LowRank struct {
+	RankRule    string  `mapstructure:"rank_rule" json:"rank_rule"`     // ratio (default) | fixed | budget
+	Ratio       float64 `mapstructure:"ratio" json:"ratio"`             // default 0.2
+	Rank        int64   `mapstructure:"rank" json:"rank"`               // with rank_rule fixed
+	Budget      float64 `mapstructure:"budget" json:"budget"`           // with rank_rule budget
+	ConvScheme  string  `mapstructure:"conv_scheme" json:"conv_scheme"` // spatial (default) | channel
+	LSTMImpl    string  `mapstructure:"lstm_impl" json:"lstm_impl"`     // reconstructed (default) | factored
+	Regularizer string  `mapstructure:"regularizer" json:"regularizer"` // none | frobenius | kronecker | l2 | l2-fd | l2-kd | fd-kd
+	Frobenius   float64 `mapstructure:"frobenius" json:"frobenius"`     // coefficient of ‖UV‖²_F
+	Kronecker   float64 `mapstructure:"kronecker" json:"kronecker"`     // coefficient of ‖U‖²_F‖V‖²_F
+	L2          float64 `mapstructure:"l2" json:"l2"`                   // coefficient of ‖U‖²_F + ‖V‖²_F
+}
+
+// Data selects the dataset.
+type Data struct {
+	Dataset string `mapstructure:"dataset" json:"dataset"` // mnist, fashion-mnist, cifar10, cifar100, shakespeare, wikitext2
+	Dir     string `mapstructure:"dir" json:"dir"`         // default per dataset; env LOWRANK_DATA_DIR
+	Limit   int    `mapstructure:"limit" json:"limit"`     // train on the first N examples (0: all)
+}
+
+// Train configures the run.
+type Train struct {
+	Epochs    int    `mapstructure:"epochs" json:"epochs"`         // default 10
+	BatchSize int    `mapstructure:"batch_size" json:"batch_size"` // default 128
+	Seed      uint64 `mapstructure:"seed" json:"seed"`             // default 12345, as the reference
+	Device    string `mapstructure:"device" json:"device"`         // cpu (default), cuda, cuda:N, auto
+	Threads   int    `mapstructure:"threads" json:"threads"`       // 0: one per core
+	EvalEvery int    `mapstructure:"eval_every" json:"eval_every"` // epochs between evaluations; default 1
+	OutputDir string `mapstructure:"output_dir" json:"output_dir"` // default runs/<config name>
+}
+
+// Optimizer configures the optimizer; the defaults are the reference's SGD settings.
+type Optimizer struct {
+	Name        string  `mapstructure:"name" json:"name"`                 // sgd (default) | adam | adamw | rmsprop
+	LR          float64 `mapstructure:"lr" json:"lr"`                     // default 0.01
+	Momentum    float64 `mapstructure:"momentum" json:"momentum"`         // SGD and RMSprop; default 0.9
+	WeightDecay float64 `mapstructure:"weight_decay" json:"weight_decay"` // default 5e-4
+}
+
+// Scheduler configures the learning-rate schedule, as the reference's.
+type Scheduler struct {
+	Name         string  `mapstructure:"name" json:"name"`                   // none | sqrt | linear | cosine (default) | multistep
+	MinLR        float64 `mapstructure:"min_lr" json:"min_lr"`               // cosine floor; default 1e-5
+	Factor       float64 `mapstructure:"factor" json:"factor"`               // multistep decay at T/2 and 3T/4; default 0.1
+	WarmupEpochs int     `mapstructure:"warmup_epochs" json:"warmup_epochs"` // gradual linear warm-up; default 0
+}
+
+// Default is the configuration every file starts from.
+func Default() Config {
+	return Config{
+		Model:     Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default"},
+		LowRank:   LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none"},
+		Data:      Data{Dataset: "fashion-mnist"},
+		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
+		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
+		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
+	}
+}
+
+func oneOf(key, v string, allowed ...string) []string {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return []string{fmt.Sprintf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", "))}
+}
+
+// ModelNames lists the architectures.
+var ModelNames = []string{"mlp", "cnn", "vgg11", "vgg16", "resnet18", "resnet101", "lstm", "transformer", "vit"}
+
+// DatasetNames lists the datasets.
+var DatasetNames = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "shakespeare", "wikitext2"}
+
+// Validate reports the section's problems.
+func (m Model) Validate() []string {
+	p := oneOf("model.name", m.Name, ModelNames...)
+	p = append(p, oneOf("model.method", m.Method, "original", "low_rank")...)
+	p = append(p, oneOf("model.compat", m.Compat, "correct", "reference")...)
+	p = append(p, oneOf("model.init", m.Init, "default", "spectral")...)
+	if m.HybridStart < 0 || m.HybridLayer < 0 || m.HybridBlock < -1 {
+		p = append(p, "model.hybrid_*: hybrid_start and hybrid_layer must be ≥ 0, hybrid_block ≥ -1")
+	}
+	if m.Init == "spectral" && m.Method != "low_rank" {
+		p = append(p, "model.init: spectral initialization needs model.method low_rank")
+	}
+	return p
+}
+
+// Validate reports the section's problems.
+func (l LowRank) Validate() []string {
+	p := oneOf("lowrank.rank_rule", l.RankRule, "ratio", "fixed", "budget")
+	p = append(p, oneOf("lowrank.conv_scheme", l.ConvScheme, "spatial", "channel")...)
+	p = append(p, oneOf("lowrank.lstm_impl", l.LSTMImpl, "reconstructed", "factored")...)
+	p = append(p, oneOf("lowrank.regularizer", l.Regularizer, "none", "frobenius", "kronecker", "l2", "l2-fd", "l2-kd", "fd-kd")...)
+	switch l.RankRule {
+	case "ratio":
+		if l.Ratio <= 0 || l.Ratio > 1 {
+			p = append(p, fmt.Sprintf("lowrank.ratio: %g is outside (0, 1]", l.Ratio))
+		}
+	case "fixed":
+		if l.Rank < 1 {
+			p = append(p, fmt.Sprintf("lowrank.rank: %d must be ≥ 1 with rank_rule fixed", l.Rank))
+		}
+	case "budget":
+		if l.Budget <= 0 || l.Budget > 1 {
+			p = append(p, fmt.Sprintf("lowrank.budget: %g is outside (0, 1]", l.Budget))
+		}
+	}
+	for _, c := range []struct {
+		key string
+		v   float64
+	}{{"lowrank.frobenius", l.Frobenius}, {"lowrank.kronecker", l.Kronecker}, {"lowrank.l2", l.L2}} {
+		if c.v < 0 {
+			p = append(p, fmt.Sprintf("%s: coefficient %g is negative", c.key, c.v))
+		}
+	}
+	need := map[string][]string{"frobenius": {"frobenius"}, "kronecker": {"kronecker"}, "l2": {"l2"},
+		"l2-fd": {"l2", "frobenius"}, "l2-kd": {"l2", "kronecker"}, "fd-kd": {"frobenius", "kronecker"}}
+	coef := map[string]float64{"frobenius": l.Frobenius, "kronecker": l.Kronecker, "l2": l.L2}
+	for _, term := range need[l.Regularizer] {
+		if coef[term] == 0 {
+			p = append(p, fmt.Sprintf("lowrank.%s: regularizer %s needs a positive coefficient", term, l.Regularizer))
+		}
+	}
+	return p
+}
+
+// Validate reports the section's problems.
+func (d Data) Validate() []string {
+	p := oneOf("data.dataset", d.Dataset, DatasetNames...)
+	if d.Limit < 0 {
+		p = append(p, fmt.Sprintf("data.limit: %d is negative", d.Limit))
+	}
+	return p
+}
+
+// Validate reports the section's problems.
+func (t Train) Validate() []string {
+	var p []string
+	if t.Epochs < 1 {
+		p = append(p, fmt.Sprintf("train.epochs: %d must be ≥ 1", t.Epochs))
+	}
+	if t.BatchSize < 1 {
+		p = append(p, fmt.Sprintf("train.batch_size: %d must be ≥ 1", t.BatchSize))
+	}
+	if t.Threads < 0 {
+		p = append(p, fmt.Sprintf("train.threads: %d is negative", t.Threads))
+	}
+	if t.EvalEvery < 1 {
+		p = append(p, fmt.Sprintf("train.eval_every: %d must be ≥ 1", t.EvalEvery))
+	}
+	if d := t.Device; !(d == "cpu" || d == "cuda" || d == "auto" || strings.HasPrefix(d, "cuda:")) {
+		p = append(p, fmt.Sprintf("train.device: %q is not cpu, cuda, cuda:N or auto", d))
+	}
+	return p
+}
+
+// Validate reports the section's problems.
+func (o Optimizer) Validate() []string {
+	p := oneOf("optimizer.name", o.Name, "sgd", "adam", "adamw", "rmsprop")
+	if o.LR <= 0 {
+		p = append(p, fmt.Sprintf("optimizer.lr: %g must be positive", o.LR))
+	}
+	if o.Momentum < 0 || o.Momentum >= 1 {
+		p = append(p, fmt.Sprintf("optimizer.momentum: %g is outside [0, 1)", o.Momentum))
+	}
+	if o.WeightDecay < 0 {
+		p = append(p, fmt.Sprintf("optimizer.weight_decay: %g is negative", o.WeightDecay))
+	}
+	return p
+}
+
+// Validate reports the section's problems.
+func (s Scheduler) Validate() []string {
+	p := oneOf("scheduler.name", s.Name, "none", "sqrt", "linear", "cosine", "multistep")
+	if s.MinLR < 0 {
+		p = append(p, fmt.Sprintf("scheduler.min_lr: %g is negative", s.MinLR))
+	}
+	if s.Factor <= 0 || s.Factor > 1 {
+		p = append(p, fmt.Sprintf("scheduler.factor: %g is outside (0, 1]", s.Factor))
+	}
+	if s.WarmupEpochs < 0 {
+		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d is negative", s.WarmupEpochs))
+	}
+	return p
+}
+
+// Validate checks every section and the combinations between them, and returns one error
+// listing every problem, or nil.
+func (c Config) Validate() error {
+	var p []string
+	p = append(p, c.Model.Validate()...)
+	p = append(p, c.LowRank.Validate()...)
+	p = append(p, c.Data.Validate()...)
+	p = append(p, c.Train.Validate()...)
+	p = append(p, c.Optimizer.Validate()...)
+	p = append(p, c.Scheduler.Validate()...)
+	if c.Scheduler.WarmupEpochs >= c.Train.Epochs && c.Scheduler.WarmupEpochs > 0 {
+		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d leaves no epoch after warm-up (train.epochs %d)", c.Scheduler.WarmupEpochs, c.Train.Epochs))
+	}
+	if want, ok := modelData[c.Model.Name]; ok && !contains(want, c.Data.Dataset) {
+		p = append(p, fmt.Sprintf("data.dataset: model %s takes %s, not %s", c.Model.Name, strings.Join(want, " or "), c.Data.Dataset))
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return &Error{Problems: p}
+}
+
+// modelData lists the datasets each architecture's input fits.
+var modelData = map[string][]string{
+	"mlp": {"mnist", "fashion-mnist"}, "cnn": {"mnist", "fashion-mnist"},
+	"vgg11": {"cifar10", "cifar100"}, "vgg16": {"cifar10", "cifar100"}, "resnet18": {"cifar10", "cifar100"},
+	"resnet101": {"cifar10", "cifar100"}, "vit": {"cifar10", "cifar100"},
+	"lstm": {"shakespeare"}, "transformer": {"wikitext2", "shakespeare"},
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Error lists every problem found in a configuration.
+type Error struct {
+	Source   string
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	src := "configuration"
+	if e.Source != "" {
+		src = e.Source
+	}
+	return fmt.Sprintf("%s has %d problem(s):\n  %s", src, len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// ModelConfig converts the model and lowrank sections into models.Config.
+func (c Config) ModelConfig(classes int64) (models.Config, error) {
+	method, err := models.ParseMethod(c.Model.Method)
+	if err != nil {
+		return models.Config{}, err
+	}
+	compat, err := models.ParseCompat(c.Model.Compat)
+	if err != nil {
+		return models.Config{}, err
+	}
+	rule, err := lowrank.ParseRankRule(c.LowRank.RankRule)
+	if err != nil {
+		return models.Config{}, err
+	}
+	scheme, err := lowrank.ParseConvScheme(c.LowRank.ConvScheme)
+	if err != nil {
+		return models.Config{}, err
+	}
+	impl, err := lowrank.ParseLSTMImpl(c.LowRank.LSTMImpl)
+	if err != nil {
+		return models.Config{}, err
+	}
+	return models.Config{Method: method, Compat: compat, Scheme: scheme, LSTMImpl: impl, Classes: classes,
+		Rank:        lowrank.Rank{Rule: rule, Ratio: c.LowRank.Ratio, Rank: c.LowRank.Rank, Budget: c.LowRank.Budget},
+		HybridStart: c.Model.HybridStart, HybridBlock: c.Model.HybridBlock, HybridLayer: c.Model.HybridLayer}, nil
+}
+
+// Regularizer is the lowrank section's regularizer.
+func (c Config) Regularizer() lowrank.Regularizer {
+	terms := map[string][]string{"frobenius": {"frobenius"}, "kronecker": {"kronecker"}, "l2": {"l2"},
+		"l2-fd": {"l2", "frobenius"}, "l2-kd": {"l2", "kronecker"}, "fd-kd": {"frobenius", "kronecker"}}[c.LowRank.Regularizer]
+	var r lowrank.Regularizer
+	for _, t := range terms {
+		switch t {
+		case "frobenius":
+			r.Frobenius = c.LowRank.Frobenius
+		case "kronecker":
+			r.Kronecker = c.LowRank.Kronecker
+		case "l2":
+			r.L2 = c.LowRank.L2
+		}
+	}
+	return r
+}

@@ -1,0 +1,102 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/configs"
+)
+
+func load(t *testing.T, yaml string, env, sets []string) (config.Config, error) {
+	t.Helper()
+	return config.Load(config.Source{Name: "test.yaml", Text: []byte(yaml)}, env, sets)
+}
+
+func TestLoadValid(t *testing.T) {
+	c, err := load(t, "model: {name: vgg11, method: original}\ndata: {dataset: cifar10}\noptimizer: {lr: 0.05}\n",
+		[]string{"LOWRANK_TRAIN_BATCH_SIZE=64", "LOWRANK_UNRELATED=1", "PATH=/bin"},
+		[]string{"train.epochs=3", "lowrank.ratio=0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.Name != "vgg11" || c.Optimizer.LR != 0.05 || c.Train.Epochs != 3 || c.Train.BatchSize != 64 || c.LowRank.Ratio != 0.5 {
+		t.Errorf("loaded %+v", c)
+	}
+	// Defaults fill what the file leaves out.
+	if c.Optimizer.Momentum != 0.9 || c.Optimizer.WeightDecay != 5e-4 || c.Scheduler.Name != "cosine" || c.Train.OutputDir != "runs/test" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		yaml  string
+		env   []string
+		sets  []string
+		wants []string // every one must appear in the single error
+	}{
+		{"unknown keys", "model: {name: mlp, colour: red}\ntrian: {epochs: 2}\n", nil, nil,
+			[]string{"colour", "trian"}},
+		{"wrong types", "train: {epochs: ten}\noptimizer: {lr: fast}\n", nil, nil,
+			[]string{"train.epochs", "optimizer.lr"}},
+		{"out of range", "lowrank: {ratio: 1.5}\noptimizer: {lr: -1, momentum: 1.2}\ntrain: {batch_size: 0}\n", nil, nil,
+			[]string{"lowrank.ratio: 1.5 is outside (0, 1]", "optimizer.lr: -1 must be positive", "optimizer.momentum", "train.batch_size: 0"}},
+		{"bad names", "model: {name: alexnet}\noptimizer: {name: lbfgs}\nscheduler: {name: step}\n", nil, nil,
+			[]string{"model.name: \"alexnet\"", "optimizer.name: \"lbfgs\"", "scheduler.name: \"step\""}},
+		{"incompatible", "model: {name: lstm}\ndata: {dataset: cifar10}\n", nil, nil,
+			[]string{"data.dataset: model lstm takes shakespeare, not cifar10"}},
+		{"regularizer without coefficient", "lowrank: {regularizer: l2-fd, l2: 0.001}\n", nil, nil,
+			[]string{"lowrank.frobenius: regularizer l2-fd needs a positive coefficient"}},
+		{"spectral with original", "model: {method: original, init: spectral}\n", nil, nil,
+			[]string{"spectral initialization needs model.method low_rank"}},
+		{"bad overrides", "", []string{"LOWRANK_TRAIN_EPOCS=3"}, []string{"optimizer.lrr=1", "noequals"},
+			[]string{"LOWRANK_TRAIN_EPOCS", "optimizer.lrr", "want key=value"}},
+		{"not yaml", "model: [unclosed\n", nil, nil, []string{"not valid YAML"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, tc.env, tc.sets)
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestEmbeddedConfigsAreValid(t *testing.T) {
+	names := configs.Names()
+	if len(names) < 20 {
+		t.Fatalf("only %d embedded configs", len(names))
+	}
+	for _, n := range names {
+		src, err := config.Find(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(src, nil, nil)
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		// Names say <dataset>-<model>-<variant>.
+		parts := strings.SplitN(n, "-", 3)
+		if strings.ReplaceAll(c.Data.Dataset, "-", "") != parts[0] || c.Model.Name != parts[1] {
+			t.Errorf("%s holds dataset %s and model %s", n, c.Data.Dataset, c.Model.Name)
+		}
+		if lowRank := strings.HasPrefix(parts[2], "lowrank"); lowRank != (c.Model.Method == "low_rank") {
+			t.Errorf("%s has method %s", n, c.Model.Method)
+		}
+		if strings.HasSuffix(n, "-fd") != (c.Regularizer().Frobenius > 0) {
+			t.Errorf("%s: Frobenius decay %g", n, c.Regularizer().Frobenius)
+		}
+	}
+	if _, err := config.Find("no-such-config"); err == nil || !strings.Contains(err.Error(), "cifar10-vgg11-lowrank") {
+		t.Errorf("unknown name: err = %v, want the list of built-in configs", err)
+	}
+}

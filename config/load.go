@@ -1,0 +1,165 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lowrank-dev/lowrank/configs"
+)
+
+// Source is a configuration's text and where it came from.
+type Source struct {
+	Name string // the file path, or the embedded config's name
+	Text []byte
+}
+
+// Find resolves name: a path to a YAML file, or the name of a config embedded in the binary
+// (`lowrank configs` lists them), with or without ".yaml".
+func Find(name string) (Source, error) {
+	if raw, err := os.ReadFile(name); err == nil {
+		return Source{Name: name, Text: raw}, nil
+	} else if strings.ContainsAny(name, `/\`) || filepath.Ext(name) == ".yml" {
+		return Source{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	if raw, ok := configs.Lookup(name); ok {
+		return Source{Name: strings.TrimSuffix(name, ".yaml"), Text: raw}, nil
+	}
+	return Source{}, fmt.Errorf("config %q is neither a file nor a built-in config; built-in configs: %s",
+		name, strings.Join(configs.Names(), ", "))
+}
+
+// Load reads a configuration from src over Default, applies LOWRANK_<SECTION>_<KEY>
+// environment variables from env (os.Environ() form) and then --set "key=value" overrides, and
+// validates the result. Unknown keys, wrong types and invalid values are reported together in
+// one *Error naming each key.
+func Load(src Source, env, sets []string) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	defaults, err := flatten(Default())
+	if err != nil {
+		return Config{}, err
+	}
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+	if err := v.ReadConfig(bytes.NewReader(src.Text)); err != nil {
+		return Config{}, fmt.Errorf("config %s is not valid YAML: %w", src.Name, err)
+	}
+	var problems []string
+	for _, e := range env {
+		name, val, _ := strings.Cut(e, "=")
+		rest, ok := strings.CutPrefix(name, "LOWRANK_")
+		if !ok {
+			continue
+		}
+		section, key, _ := strings.Cut(strings.ToLower(rest), "_")
+		if _, isSection := sectionNames[section]; !isSection {
+			continue // not a configuration variable
+		}
+		k := section + "." + key
+		if _, known := defaults[k]; !known {
+			problems = append(problems, fmt.Sprintf("environment %s: no configuration key %s", name, k))
+			continue
+		}
+		v.Set(k, scalar(val))
+	}
+	for _, s := range sets {
+		k, val, ok := strings.Cut(s, "=")
+		if !ok {
+			problems = append(problems, fmt.Sprintf("--set %q: want key=value, e.g. optimizer.lr=0.05", s))
+			continue
+		}
+		if _, known := defaults[k]; !known {
+			problems = append(problems, fmt.Sprintf("--set %s: no configuration key %s", s, k))
+			continue
+		}
+		v.Set(k, scalar(val))
+	}
+	var c Config
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &c, ErrorUnused: true, TagName: "mapstructure"})
+	if err != nil {
+		return Config{}, err
+	}
+	bad := map[string]bool{} // keys that did not decode: their zero values are no news
+	if err := dec.Decode(v.AllSettings()); err != nil {
+		for _, p := range decodeProblems(err) {
+			if key, _, ok := strings.Cut(strings.TrimPrefix(p, "'"), "'"); ok {
+				bad[key] = true
+			}
+			problems = append(problems, p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		for _, p := range err.(*Error).Problems {
+			if key, _, _ := strings.Cut(p, ":"); !bad[key] {
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Config{}, &Error{Source: "config " + src.Name, Problems: problems}
+	}
+	if c.Train.OutputDir == "" {
+		c.Train.OutputDir = filepath.Join("runs", filepath.Base(strings.TrimSuffix(src.Name, filepath.Ext(src.Name))))
+	}
+	return c, nil
+}
+
+// sectionNames are the top-level keys.
+var sectionNames = map[string]bool{"model": true, "lowrank": true, "data": true, "train": true, "optimizer": true, "scheduler": true}
+
+// flatten turns a Config into dotted keys and values ("optimizer.lr": 0.1).
+func flatten(c Config) (map[string]any, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for s, keys := range tree {
+		for k, val := range keys {
+			out[s+"."+k] = val
+		}
+	}
+	return out, nil
+}
+
+// scalar parses a command-line or environment value as a YAML scalar ("0.05" → 0.05, "true"
+// → true, "sgd" → "sgd").
+func scalar(s string) any {
+	var v any
+	if err := yaml.Unmarshal([]byte(s), &v); err != nil || v == nil {
+		return s
+	}
+	if _, isMap := v.(map[string]any); isMap {
+		return s
+	}
+	return v
+}
+
+// decodeProblems splits mapstructure's error into one line per problem.
+func decodeProblems(err error) []string {
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+		if line == "" || strings.HasSuffix(line, "error(s) decoding:") || strings.HasSuffix(line, "following error(s):") {
+			continue
+		}
+		line = strings.Replace(line, "has invalid keys:", "unknown key(s):", 1)
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out
+}
