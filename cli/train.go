@@ -77,11 +77,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if c.limit > 0 && c.limit < trainSet.Len() {
-		per := int(trainSet.C * trainSet.H * trainSet.W)
-		trainSet.Labels = trainSet.Labels[:c.limit]
-		trainSet.Pixels = trainSet.Pixels[:c.limit*per]
-	}
+	trainSet.Limit(c.limit)
 	unlock := backend.LockThread()
 	defer unlock()
 	backend.ManualSeed(int64(c.seed))

@@ -7,13 +7,64 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// Batch is one mini-batch: X (B, C, H, W) float32 normalized, Y (B) int64 class indices.
+// Source is a dataset held in host memory that builds batches of its examples.
+type Source interface {
+	// Len is the number of examples.
+	Len() int
+	// Fill builds the batch of examples idx. rng drives augmentation and masking; train says
+	// whether to augment.
+	Fill(idx []int, rng *rand.Rand, train bool) HostBatch
+}
+
+// HostBatch is a batch in Go memory: inputs X (float32) or XInt (int64 tokens), labels Y.
+type HostBatch struct {
+	X      []float32
+	XInt   []int64
+	XShape []int64
+	Y      []int64
+	YShape []int64
+}
+
+// Size is the number of examples.
+func (h HostBatch) Size() int { return int(h.XShape[0]) }
+
+// Batch is one mini-batch as tensors: X (B, ...) float32 or int64, Y int64 labels.
 type Batch struct{ X, Y *ts.Tensor }
 
 // Drop frees the batch's tensors.
 func (b Batch) Drop() {
 	b.X.MustDrop()
 	b.Y.MustDrop()
+}
+
+// Tensors copies the batch into tensors on device. Call it on the thread that runs the model.
+func (h HostBatch) Tensors(device gotch.Device) (Batch, error) {
+	var x *ts.Tensor
+	var err error
+	if h.XInt != nil {
+		x, err = ts.NewTensorFromData(h.XInt, h.XShape)
+	} else {
+		x, err = ts.NewTensorFromData(h.X, h.XShape)
+	}
+	if err != nil {
+		return Batch{}, err
+	}
+	y, err := ts.NewTensorFromData(h.Y, h.YShape)
+	if err != nil {
+		x.MustDrop()
+		return Batch{}, err
+	}
+	if device.Name != "" && device != gotch.CPU {
+		if x, err = x.To(device, true); err != nil {
+			y.MustDrop()
+			return Batch{}, err
+		}
+		if y, err = y.To(device, true); err != nil {
+			x.MustDrop()
+			return Batch{}, err
+		}
+	}
+	return Batch{X: x, Y: y}, nil
 }
 
 // Order returns the example order of an epoch: a permutation drawn from (seed, epoch) when
@@ -30,39 +81,65 @@ func Order(n int, seed uint64, epoch int, shuffle bool) []int {
 	return idx
 }
 
-// MakeBatch builds the batch of examples idx, normalized as (x/255 − mean)/std per channel.
-func (d *Images) MakeBatch(idx []int, device gotch.Device) (Batch, error) {
-	per := int(d.C * d.H * d.W)
-	plane := int(d.H * d.W)
-	xs := make([]float32, len(idx)*per)
-	ys := make([]int64, len(idx))
-	for bi, ex := range idx {
-		src := d.Pixels[ex*per : (ex+1)*per]
-		dst := xs[bi*per : (bi+1)*per]
-		for c := 0; c < int(d.C); c++ {
-			m, s := d.Mean[c], d.Std[c]
-			for i := c * plane; i < (c+1)*plane; i++ {
-				dst[i] = (float32(src[i])/255 - m) / s
+// Loader serves the batches of a Source for one epoch at a time, shuffled (with Train) and
+// augmented from a seed, preparing the next batches in a background goroutine while the current
+// one trains. Batch b of epoch e draws its randomness from (Seed, e, b) alone, so results do not
+// depend on timing.
+type Loader struct {
+	Source    Source
+	BatchSize int
+	Train     bool   // shuffle and augment
+	Seed      uint64 // data order and augmentation
+	Prefetch  int    // batches prepared ahead; 0 means 2 (double buffering)
+}
+
+// NumBatches is the number of batches per epoch (the last one may be smaller).
+func (l *Loader) NumBatches() int { return (l.Source.Len() + l.BatchSize - 1) / l.BatchSize }
+
+// Iter yields one epoch's batches.
+type Iter struct {
+	ch   chan HostBatch
+	stop chan struct{}
+}
+
+// Epoch starts preparing epoch's batches, from batch skip on (to resume mid-epoch).
+func (l *Loader) Epoch(epoch, skip int) *Iter {
+	depth := l.Prefetch
+	if depth <= 0 {
+		depth = 2
+	}
+	it := &Iter{ch: make(chan HostBatch, depth-1), stop: make(chan struct{})}
+	order := Order(l.Source.Len(), l.Seed, epoch, l.Train)
+	go func() {
+		defer close(it.ch)
+		for b := skip; b*l.BatchSize < len(order); b++ {
+			lo := b * l.BatchSize
+			idx := order[lo:min(lo+l.BatchSize, len(order))]
+			rng := rand.New(rand.NewPCG(l.Seed^0x9e3779b97f4a7c15, uint64(epoch)<<32|uint64(b)))
+			hb := l.Source.Fill(idx, rng, l.Train)
+			select {
+			case it.ch <- hb:
+			case <-it.stop:
+				return
 			}
 		}
-		ys[bi] = d.Labels[ex]
+	}()
+	return it
+}
+
+// Next returns the next batch, or false at the end of the epoch.
+func (it *Iter) Next() (HostBatch, bool) {
+	hb, ok := <-it.ch
+	return hb, ok
+}
+
+// Close stops the producer; call it when leaving an epoch early.
+func (it *Iter) Close() {
+	select {
+	case <-it.stop:
+	default:
+		close(it.stop)
 	}
-	x, err := ts.NewTensorFromData(xs, []int64{int64(len(idx)), d.C, d.H, d.W})
-	if err != nil {
-		return Batch{}, err
+	for range it.ch {
 	}
-	y, err := ts.NewTensorFromData(ys, []int64{int64(len(idx))})
-	if err != nil {
-		x.MustDrop()
-		return Batch{}, err
-	}
-	if device != gotch.CPU {
-		if x, err = x.To(device, true); err != nil {
-			return Batch{}, err
-		}
-		if y, err = y.To(device, true); err != nil {
-			return Batch{}, err
-		}
-	}
-	return Batch{X: x, Y: y}, nil
 }

@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 )
@@ -14,6 +15,35 @@ type Images struct {
 	C, H, W    int64
 	Mean, Std  []float32 // per-channel normalization applied when batching
 	NumClasses int64
+	Augment    Augment // applied to training batches
+}
+
+var _ Source = (*Images)(nil)
+
+// Fill builds a batch: X (B, C, H, W) normalized as (x/255 − mean)/std per channel, augmented
+// when train is set; Y (B) class indices.
+func (d *Images) Fill(idx []int, rng *rand.Rand, train bool) HostBatch {
+	per := int(d.C * d.H * d.W)
+	xs := make([]float32, len(idx)*per)
+	ys := make([]int64, len(idx))
+	aug := Augment{}
+	if train {
+		aug = d.Augment
+	}
+	for bi, ex := range idx {
+		aug.apply(xs[bi*per:(bi+1)*per], d.Pixels[ex*per:(ex+1)*per], int(d.C), int(d.H), int(d.W), d.Mean, d.Std, rng)
+		ys[bi] = d.Labels[ex]
+	}
+	return HostBatch{X: xs, XShape: []int64{int64(len(idx)), d.C, d.H, d.W}, Y: ys, YShape: []int64{int64(len(idx))}}
+}
+
+// Limit keeps the first n examples (n ≤ 0 or ≥ Len keeps all).
+func (d *Images) Limit(n int) {
+	if n <= 0 || n >= d.Len() {
+		return
+	}
+	per := int(d.C * d.H * d.W)
+	d.Labels, d.Pixels = d.Labels[:n], d.Pixels[:n*per]
 }
 
 // Len is the number of examples.

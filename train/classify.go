@@ -73,21 +73,26 @@ func Classify(model models.Model, vs *nn.VarStore, trainSet, testSet *data.Image
 	var history []EpochMetrics
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		start := time.Now()
-		order := data.Order(trainSet.Len(), cfg.Seed, epoch, true)
+		loader := &data.Loader{Source: trainSet, BatchSize: cfg.BatchSize, Train: true, Seed: cfg.Seed}
 		var lossSum float64
 		var correct, seen int
-		for step, lo := 0, 0; lo < len(order); step, lo = step+1, lo+cfg.BatchSize {
-			idx := order[lo:min(lo+cfg.BatchSize, len(order))]
-			loss, ok, err := trainStep(model, opt, trainSet, idx, cfg)
+		it := loader.Epoch(epoch, 0)
+		for step := 0; ; step++ {
+			hb, more := it.Next()
+			if !more {
+				break
+			}
+			loss, ok, err := trainStep(model, opt, hb, cfg)
+			if err == nil && (math.IsNaN(loss) || math.IsInf(loss, 0)) {
+				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data", loss, cfg.LR)
+			}
 			if err != nil {
+				it.Close()
 				return history, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return history, fmt.Errorf("epoch %d step %d: loss is %v; lower the learning rate (now %g) or check the data", epoch, step, loss, cfg.LR)
-			}
-			lossSum += loss * float64(len(idx))
+			lossSum += loss * float64(hb.Size())
 			correct += ok
-			seen += len(idx)
+			seen += hb.Size()
 		}
 		secs := time.Since(start).Seconds()
 		testLoss, testAcc, err := Evaluate(model, testSet, cfg.BatchSize, cfg.Device)
@@ -108,8 +113,8 @@ func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 // trainStep runs one optimizer step and returns the batch loss and the number of correct
 // predictions.
-func trainStep(model models.Model, opt *nn.Optimizer, set *data.Images, idx []int, cfg Config) (float64, int, error) {
-	b, err := set.MakeBatch(idx, cfg.Device)
+func trainStep(model models.Model, opt *nn.Optimizer, hb data.HostBatch, cfg Config) (float64, int, error) {
+	b, err := hb.Tensors(cfg.Device)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -166,13 +171,18 @@ func Evaluate(model models.Model, set *data.Images, batchSize int, device gotch.
 		device = gotch.CPU
 	}
 	defer backend.LockThread()()
-	order := data.Order(set.Len(), 0, 0, false)
 	var lossSum float64
 	correct := 0
+	loader := &data.Loader{Source: set, BatchSize: batchSize}
+	it := loader.Epoch(0, 0)
+	defer it.Close()
 	backend.NoGrad(func() {
-		for lo := 0; lo < len(order); lo += batchSize {
-			idx := order[lo:min(lo+batchSize, len(order))]
-			b, e := set.MakeBatch(idx, device)
+		for {
+			hb, more := it.Next()
+			if !more {
+				return
+			}
+			b, e := hb.Tensors(device)
 			if e != nil {
 				err = e
 				return
@@ -190,7 +200,7 @@ func Evaluate(model models.Model, set *data.Images, batchSize int, device gotch.
 				err = e
 				return
 			}
-			lossSum += l.Float64Values(true)[0] * float64(len(idx))
+			lossSum += l.Float64Values(true)[0] * float64(hb.Size())
 			correct += countCorrect(logits, b.Y)
 			logits.MustDrop()
 			b.Drop()

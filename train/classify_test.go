@@ -32,8 +32,8 @@ func fashion(t *testing.T, n int) (*data.Images, *data.Images) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Labels, tr.Pixels = tr.Labels[:n], tr.Pixels[:n*784]
-	te.Labels, te.Pixels = te.Labels[:2000], te.Pixels[:2000*784]
+	tr.Limit(n)
+	te.Limit(2000)
 	return tr, te
 }
 
