@@ -62,7 +62,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{[]string{"summary", "-c", "nope"}, "neither a file nor a built-in config"},
 		{[]string{"summary", "-c", "cifar10-vgg11-lowrank", "--set", "lowrank.ratio=2"}, "lowrank.ratio: 2 is outside (0, 1]"},
-		{[]string{"summary"}, "required flag"},
+		{[]string{"summary"}, "no config"},
 		{[]string{"configs", "nope"}, "no built-in config"},
 	} {
 		if _, err := execute(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -17,11 +18,13 @@ type configFlags struct {
 func (f *configFlags) register(c *cobra.Command) {
 	c.Flags().StringVarP(&f.name, "config", "c", "", "config file, or the name of a built-in config (lowrank configs)")
 	c.Flags().StringArrayVar(&f.sets, "set", nil, "override a key, e.g. --set optimizer.lr=0.05 (repeatable)")
-	_ = c.MarkFlagRequired("config")
 }
 
 // load finds, reads, overrides (environment, then --set) and validates the configuration.
 func (f *configFlags) load() (config.Config, error) {
+	if f.name == "" {
+		return config.Config{}, usageError{errors.New("no config: pass -c CONFIG (a file, or a name from `lowrank configs`)")}
+	}
 	src, err := config.Find(f.name)
 	if err != nil {
 		return config.Config{}, err

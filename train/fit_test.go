@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"context"
 	"io"
 	"math"
 	"os"
@@ -53,7 +54,8 @@ func TestLowRankMLPLearnsFashionMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hist, err := train.Classify(m, vs, tr, te, train.Config{Epochs: 2, Seed: 1, Log: quietLog(),
+	hist, err := train.Fit(context.Background(), m, vs, tr, te, train.Options{Epochs: 2, Seed: 1, Log: quietLog(),
+		Schedule: train.Schedule{LR: 1e-3}, Optimizer: train.Optimizer{Name: "adam"},
 		Regularizer: lowrank.Regularizer{Frobenius: 1e-4}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestLowRankMLPLearnsFashionMNIST(t *testing.T) {
 	if len(hist) != 2 || hist[1].TrainLoss >= hist[0].TrainLoss {
 		t.Errorf("train loss did not fall: %+v", hist)
 	}
-	if acc := hist[1].TestAccuracy; acc < 0.75 {
+	if acc := hist[1].TestMetric; acc < 0.75 {
 		t.Errorf("test accuracy %.3f after 2 epochs on 6000 images, want ≥ 0.75", acc)
 	}
 }
@@ -85,7 +87,7 @@ func TestNaNLossStopsWithEpochAndStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = train.Classify(nanModel{m}, vs, tr, te, train.Config{Log: quietLog()})
+	_, err = train.Fit(context.Background(), nanModel{m}, vs, tr, te, train.Options{Log: quietLog(), Schedule: train.Schedule{LR: 0.01}})
 	if err == nil || !strings.Contains(err.Error(), "epoch 1 step 0") || !strings.Contains(err.Error(), "NaN") {
 		t.Fatalf("err = %v, want a NaN error naming epoch 1 step 0", err)
 	}

@@ -1,0 +1,311 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/lowrank"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// Optimizer names an optimizer and its settings; zero values take the reference's defaults.
+type Optimizer struct {
+	Name        string  // sgd (default), adam, adamw, rmsprop
+	Momentum    float64 // sgd, rmsprop
+	WeightDecay float64
+}
+
+// build creates the optimizer over vs's trainable variables.
+func (o Optimizer) build(vs *nn.VarStore, lr float64) (*nn.Optimizer, error) {
+	switch o.Name {
+	case "", "sgd":
+		return nn.NewSGDConfig(o.Momentum, 0, o.WeightDecay, false).Build(vs, lr)
+	case "adam":
+		return nn.NewAdamConfig(0.9, 0.999, o.WeightDecay).Build(vs, lr)
+	case "adamw":
+		return nn.NewAdamWConfig(0.9, 0.999, o.WeightDecay).Build(vs, lr)
+	case "rmsprop":
+		return nn.NewRMSPropConfig(0.99, 1e-8, o.WeightDecay, o.Momentum, false).Build(vs, lr)
+	}
+	return nil, fmt.Errorf("optimizer %q: want sgd, adam, adamw or rmsprop", o.Name)
+}
+
+// Options configure Fit. Zero values take the defaults written on the fields.
+type Options struct {
+	Epochs      int       // default 1
+	BatchSize   int       // default 128
+	Schedule    Schedule  // learning rate per epoch; Schedule.LR is required
+	Optimizer   Optimizer // default SGD
+	Seed        uint64    // data order and augmentation
+	Regularizer lowrank.Regularizer
+	Device      gotch.Device // default CPU
+	EvalEvery   int          // default 1
+	Perplexity  bool         // report exp(loss) as the metric instead of accuracy
+	Log         logrus.FieldLogger
+	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
+	OnEpoch func(EpochMetrics) error
+}
+
+func (o Options) withDefaults() Options {
+	if o.Epochs == 0 {
+		o.Epochs = 1
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 128
+	}
+	if o.Schedule.Name == "" {
+		o.Schedule.Name = "none"
+	}
+	if o.Schedule.Epochs == 0 {
+		o.Schedule.Epochs = o.Epochs
+	}
+	if o.Device.Name == "" {
+		o.Device = gotch.CPU
+	}
+	if o.EvalEvery == 0 {
+		o.EvalEvery = 1
+	}
+	if o.Log == nil {
+		o.Log = logrus.StandardLogger()
+	}
+	return o
+}
+
+// EpochMetrics are one epoch's results. Metric is accuracy, or perplexity with
+// Options.Perplexity; test values are NaN in epochs without evaluation.
+type EpochMetrics struct {
+	Epoch         int     `json:"epoch"`
+	LR            float64 `json:"lr"`
+	TrainLoss     float64 `json:"train_loss"`
+	TrainMetric   float64 `json:"train_metric"`
+	TestLoss      float64 `json:"test_loss"`
+	TestMetric    float64 `json:"test_metric"`
+	Seconds       float64 `json:"epoch_seconds"`
+	SamplesPerSec float64 `json:"samples_per_sec"`
+}
+
+// ErrInterrupted is returned when ctx is cancelled: the step in progress was finished.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Fit trains model, whose parameters live in vs, on trainSet and evaluates it on testSet. All
+// torch calls run on the calling goroutine's OS thread, locked for the duration. A NaN or
+// infinite loss stops the run with an error naming the epoch and step.
+func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, testSet data.Source, o Options) ([]EpochMetrics, error) {
+	o = o.withDefaults()
+	if o.Schedule.LR <= 0 {
+		return nil, fmt.Errorf("train: learning rate %g must be positive", o.Schedule.LR)
+	}
+	if err := o.Schedule.Validate(); err != nil {
+		return nil, err
+	}
+	if trainSet.Len() == 0 || testSet.Len() == 0 {
+		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", errEmpty, trainSet.Len(), testSet.Len())
+	}
+	defer backend.LockThread()()
+	opt, err := o.Optimizer.build(vs, o.Schedule.At(0))
+	if err != nil {
+		return nil, err
+	}
+	loader := &data.Loader{Source: trainSet, BatchSize: o.BatchSize, Train: true, Seed: o.Seed}
+	var history []EpochMetrics
+	for epoch := 1; epoch <= o.Epochs; epoch++ {
+		lr := o.Schedule.At(epoch - 1)
+		opt.SetLR(lr)
+		start := time.Now()
+		var sum stats
+		it := loader.Epoch(epoch, 0)
+		for step := 0; ; step++ {
+			if ctx.Err() != nil {
+				it.Close()
+				return history, ErrInterrupted
+			}
+			hb, more := it.Next()
+			if !more {
+				break
+			}
+			s, err := trainStep(model, opt, hb, o)
+			if err == nil && (math.IsNaN(s.loss) || math.IsInf(s.loss, 0)) {
+				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data", s.loss, lr)
+			}
+			if err != nil {
+				it.Close()
+				return history, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+			}
+			sum.add(s)
+		}
+		secs := time.Since(start).Seconds()
+		m := EpochMetrics{Epoch: epoch, LR: lr, TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
+			TestLoss: math.NaN(), TestMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.examples) / secs}
+		if epoch%o.EvalEvery == 0 || epoch == o.Epochs {
+			test, err := evaluate(model, testSet, o.BatchSize, o.Device, o.Seed)
+			if err != nil {
+				return history, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
+			}
+			m.TestLoss, m.TestMetric = test.meanLoss(), test.metric(o.Perplexity)
+		}
+		name := "acc"
+		if o.Perplexity {
+			name = "ppl"
+		}
+		o.Log.WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
+			"test_loss": round(m.TestLoss), "test_" + name: round(m.TestMetric), "seconds": round(secs),
+			"samples_per_s": int(m.SamplesPerSec)}).Info("epoch done")
+		history = append(history, m)
+		if o.OnEpoch != nil {
+			if err := o.OnEpoch(m); err != nil {
+				return history, err
+			}
+		}
+	}
+	return history, nil
+}
+
+var errEmpty = errors.New("a dataset split is empty")
+
+func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// stats accumulate losses and correct predictions over batches.
+type stats struct {
+	loss             float64 // Σ batch loss · batch targets
+	targets, correct int
+	examples         int
+}
+
+type stepStats struct {
+	loss             float64
+	targets, correct int
+	examples         int
+}
+
+func (s *stats) add(b stepStats) {
+	s.loss += b.loss * float64(b.targets)
+	s.targets += b.targets
+	s.correct += b.correct
+	s.examples += b.examples
+}
+
+func (s *stats) meanLoss() float64 { return s.loss / float64(s.targets) }
+
+func (s *stats) metric(perplexity bool) float64 {
+	if perplexity {
+		return math.Exp(s.meanLoss())
+	}
+	return float64(s.correct) / float64(s.targets)
+}
+
+// trainStep runs one optimizer step on a batch.
+func trainStep(model models.Model, opt *nn.Optimizer, hb data.HostBatch, o Options) (stepStats, error) {
+	b, err := hb.Tensors(o.Device)
+	if err != nil {
+		return stepStats{}, err
+	}
+	defer b.Drop()
+	logits, err := model.Forward(b.X, true)
+	if err != nil {
+		return stepStats{}, err
+	}
+	defer logits.MustDrop()
+	loss, err := logits.CrossEntropyLoss(b.Y, ts.None, 1, -100, 0, false)
+	if err != nil {
+		return stepStats{}, err
+	}
+	defer loss.MustDrop()
+	value := loss.Float64Values()[0]
+	total := loss
+	pen, err := o.Regularizer.Penalty(model.Factorized())
+	if err != nil {
+		return stepStats{}, err
+	}
+	if pen != nil {
+		total, err = loss.Add(pen, false)
+		pen.MustDrop()
+		if err != nil {
+			return stepStats{}, err
+		}
+		defer total.MustDrop()
+	}
+	if err := opt.BackwardStep(total); err != nil {
+		return stepStats{}, err
+	}
+	n, c := countCorrect(logits, b.Y)
+	return stepStats{loss: value, targets: n, correct: c, examples: hb.Size()}, nil
+}
+
+// countCorrect compares the arg-max over dimension 1 of logits, (B, C) or (B, C, T), with the
+// targets and returns how many targets there are and how many match.
+func countCorrect(logits, y *ts.Tensor) (int, int) {
+	pred, err := logits.Argmax([]int64{1}, false, false)
+	if err != nil {
+		return 0, 0
+	}
+	p, t := pred.Int64Values(true), y.Int64Values()
+	n := 0
+	for i := range p {
+		if p[i] == t[i] {
+			n++
+		}
+	}
+	return len(t), n
+}
+
+func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64) (stats, error) {
+	var s stats
+	var err error
+	loader := &data.Loader{Source: set, BatchSize: batchSize, Seed: seed}
+	it := loader.Epoch(0, 0)
+	defer it.Close()
+	backend.NoGrad(func() {
+		for {
+			hb, more := it.Next()
+			if !more {
+				return
+			}
+			var b data.Batch
+			if b, err = hb.Tensors(device); err != nil {
+				return
+			}
+			var logits, l *ts.Tensor
+			if logits, err = model.Forward(b.X, false); err == nil {
+				l, err = logits.CrossEntropyLoss(b.Y, ts.None, 1, -100, 0, false)
+			}
+			if err != nil {
+				b.Drop()
+				if logits != nil {
+					logits.MustDrop()
+				}
+				return
+			}
+			n, c := countCorrect(logits, b.Y)
+			s.add(stepStats{loss: l.Float64Values(true)[0], targets: n, correct: c, examples: hb.Size()})
+			logits.MustDrop()
+			b.Drop()
+		}
+	})
+	return s, err
+}
+
+// Evaluate returns the mean cross-entropy and metric (accuracy, or perplexity) of model on set.
+func Evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, perplexity bool) (loss, metric float64, err error) {
+	if set.Len() == 0 {
+		return 0, 0, errEmpty
+	}
+	if device.Name == "" {
+		device = gotch.CPU
+	}
+	defer backend.LockThread()()
+	s, err := evaluate(model, set, batchSize, device, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	return s.meanLoss(), s.metric(perplexity), nil
+}

@@ -1,0 +1,160 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/lowrank"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// Result summarizes a run.
+type Result struct {
+	Dir     string
+	Cost    lowrank.Cost // parameters and FLOPs per example
+	History []EpochMetrics
+}
+
+// Run trains the experiment cfg describes: it opens the data, builds the model (spectrally
+// initialized with model.init spectral) and fits it, writing the resolved configuration
+// (config.json) and per-epoch metrics (metrics.jsonl, metrics.csv) into cfg.Train.OutputDir.
+func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	device, err := backend.Device(cfg.Train.Device)
+	if err != nil {
+		return nil, err
+	}
+	backend.SetThreads(cfg.Train.Threads)
+	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Dir, cfg.Data.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer backend.LockThread()()
+	backend.ManualSeed(int64(cfg.Train.Seed))
+	vs := nn.NewVarStore(device)
+	model, err := cfg.Build(vs.Root(), "")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Model.Init == "spectral" {
+		reports, err := models.SpectralInit(model, vs, func(p *nn.Path) (models.Model, error) { return cfg.Build(p, "original") })
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range reports {
+			log.WithFields(logrus.Fields{"layer": r.Name, "rank": r.Rank, "energy_kept": round(r.Energy)}).Debug("spectral init")
+		}
+	}
+	res := &Result{Dir: cfg.Train.OutputDir, Cost: model.Cost()}
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	resolved, _ := json.MarshalIndent(cfg, "", "  ")
+	if err := writeFileAtomic(filepath.Join(res.Dir, "config.json"), append(resolved, '\n')); err != nil {
+		return nil, err
+	}
+	mw, err := newMetricsWriter(res.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer mw.Close()
+	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
+		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
+		"device": cfg.Train.Device, "threads": backend.Threads(), "dir": res.Dir}).Info("training")
+	o := Options{
+		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
+		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log,
+		Perplexity: cfg.Data.Dataset == "wikitext2",
+		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
+			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
+		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
+		OnEpoch:   mw.Write,
+	}
+	res.History, err = Fit(ctx, model, vs, splits.Train, splits.Test, o)
+	return res, err
+}
+
+// writeFileAtomic writes a file through a temporary file, fsync and rename, so that readers
+// never see it half-written.
+func writeFileAtomic(path string, raw []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// metricsWriter writes each epoch to metrics.jsonl and metrics.csv, starting both afresh.
+type metricsWriter struct{ jsonl, csv *os.File }
+
+var csvHeader = "epoch,lr,train_loss,train_metric,test_loss,test_metric,epoch_seconds,samples_per_sec\n"
+
+func newMetricsWriter(dir string) (*metricsWriter, error) {
+	j, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	c, err := os.Create(filepath.Join(dir, "metrics.csv"))
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	if _, err := c.WriteString(csvHeader); err != nil {
+		return nil, err
+	}
+	return &metricsWriter{jsonl: j, csv: c}, nil
+}
+
+func (w *metricsWriter) Write(m EpochMetrics) error {
+	// JSON has no NaN: epochs without evaluation write null.
+	rec := map[string]any{"epoch": m.Epoch, "lr": m.LR, "train_loss": m.TrainLoss, "train_metric": m.TrainMetric,
+		"test_loss": nullNaN(m.TestLoss), "test_metric": nullNaN(m.TestMetric), "epoch_seconds": m.Seconds, "samples_per_sec": m.SamplesPerSec}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := w.jsonl.Write(append(raw, '\n')); err != nil {
+		return err
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
+	_, err = fmt.Fprintf(w.csv, "%d,%s,%s,%s,%s,%s,%s,%s\n", m.Epoch, f(m.LR), f(m.TrainLoss), f(m.TrainMetric),
+		f(m.TestLoss), f(m.TestMetric), f(m.Seconds), f(m.SamplesPerSec))
+	return err
+}
+
+func (w *metricsWriter) Close() {
+	w.jsonl.Close()
+	w.csv.Close()
+}
+
+func nullNaN(x float64) any {
+	if math.IsNaN(x) {
+		return nil
+	}
+	return x
+}
