@@ -3,7 +3,6 @@ package data_test
 import (
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -66,17 +65,12 @@ func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
 
 // The version DefaultMNISTDir looks for must be the one go.mod requires.
 func TestGoMNISTVersionMatchesGoMod(t *testing.T) {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		t.Skip("no build information")
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, m := range info.Deps {
-		if m.Path == data.GoMNISTModule {
-			if m.Version != data.GoMNISTVersion {
-				t.Fatalf("go.mod requires %s %s, data.GoMNISTVersion says %s", m.Path, m.Version, data.GoMNISTVersion)
-			}
-			return
-		}
+	want := data.GoMNISTModule + " " + data.GoMNISTVersion
+	if !strings.Contains(string(mod), want) {
+		t.Fatalf("go.mod does not require %q; update data.GoMNISTVersion", want)
 	}
-	t.Fatalf("%s is not a dependency of the test binary", data.GoMNISTModule)
 }

@@ -25,21 +25,6 @@ type Optimizer struct {
 	WeightDecay float64
 }
 
-// build creates the optimizer over vs's trainable variables.
-func (o Optimizer) build(vs *nn.VarStore, lr float64) (*nn.Optimizer, error) {
-	switch o.Name {
-	case "", "sgd":
-		return nn.NewSGDConfig(o.Momentum, 0, o.WeightDecay, false).Build(vs, lr)
-	case "adam":
-		return nn.NewAdamConfig(0.9, 0.999, o.WeightDecay).Build(vs, lr)
-	case "adamw":
-		return nn.NewAdamWConfig(0.9, 0.999, o.WeightDecay).Build(vs, lr)
-	case "rmsprop":
-		return nn.NewRMSPropConfig(0.99, 1e-8, o.WeightDecay, o.Momentum, false).Build(vs, lr)
-	}
-	return nil, fmt.Errorf("optimizer %q: want sgd, adam, adamw or rmsprop", o.Name)
-}
-
 // Options configure Fit. Zero values take the defaults written on the fields.
 type Options struct {
 	Epochs      int       // default 1
@@ -112,7 +97,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", errEmpty, trainSet.Len(), testSet.Len())
 	}
 	defer backend.LockThread()()
-	opt, err := o.Optimizer.build(vs, o.Schedule.At(0))
+	opt, err := newOptimizer(o.Optimizer, vs, o.Schedule.At(0))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +189,7 @@ func (s *stats) metric(perplexity bool) float64 {
 }
 
 // trainStep runs one optimizer step on a batch.
-func trainStep(model models.Model, opt *nn.Optimizer, hb data.HostBatch, o Options) (stepStats, error) {
+func trainStep(model models.Model, opt *optimizer, hb data.HostBatch, o Options) (stepStats, error) {
 	b, err := hb.Tensors(o.Device)
 	if err != nil {
 		return stepStats{}, err
