@@ -1,0 +1,232 @@
+package checkpoint_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/internal/torchref"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+func python(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(torchref.Python, append([]string{"-c", script}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestRoundTripDtypes(t *testing.T) {
+	defer backend.LockThread()()
+	backend.ManualSeed(1)
+	x, _ := ts.Randn([]int64{3, 4}, gotch.Float, gotch.CPU)
+	tensors := map[string]*ts.Tensor{"f32": x}
+	for name, dt := range map[string]gotch.DType{"f64": gotch.Double, "f16": gotch.Half, "bf16": gotch.BFloat16, "i64": gotch.Int64} {
+		c, _ := x.Totype(dt, false)
+		tensors[name] = c
+	}
+	one, _ := ts.Ones([]int64{1}, gotch.Int64, gotch.CPU)
+	tensors["scalar"], _ = one.Squeeze(true)
+	path := filepath.Join(t.TempDir(), "m.pt")
+	if err := checkpoint.Save(path, tensors); err != nil {
+		t.Fatal(err)
+	}
+	got, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range tensors {
+		g := got[name]
+		if g == nil || g.DType() != want.DType() || fmt.Sprint(g.MustSize()) != fmt.Sprint(want.MustSize()) {
+			t.Fatalf("%s: got %v", name, g)
+		}
+		if fmt.Sprint(g.Float64Values()) != fmt.Sprint(want.Float64Values()) {
+			t.Errorf("%s: values differ", name)
+		}
+	}
+}
+
+// A model saved by Go loads in PyTorch with weights_only=True and strict load_state_dict, and
+// gives the same outputs there.
+func TestGoSavedLoadsInPyTorch(t *testing.T) {
+	torchref.Require(t)
+	defer backend.LockThread()()
+	backend.ManualSeed(4)
+	vs := nn.NewVarStore(gotch.CPU)
+	m, err := models.NewCharLSTM(vs.Root(), models.LSTMConfig{}, models.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lstm.pt")
+	if err := checkpoint.Save(path, vs.NamedVariables()); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := ts.Randint(100, []int64{2, 12}, gotch.Int64, gotch.CPU)
+	var y *ts.Tensor
+	backend.NoGrad(func() { y, err = m.Forward(x, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, torch
+sys.path.insert(0, "../models/testdata")
+from torch_models import CharLSTM
+m = CharLSTM(False)
+state = torch.load(sys.argv[1], weights_only=True)
+m.load_state_dict(state, strict=True)
+m.eval()
+x = torch.tensor(` + fmt.Sprint(x.Int64Values()) + `).reshape(2, 12)
+with torch.no_grad():
+    print(" ".join(repr(v) for v in m(x).flatten().tolist()))`
+	script = strings.Replace(script, "torch.tensor([", "torch.tensor([", 1)
+	script = strings.ReplaceAll(script, "tensor([", "tensor([")
+	script = strings.Replace(script, fmt.Sprint(x.Int64Values()), strings.ReplaceAll(fmt.Sprint(x.Int64Values()), " ", ", "), 1)
+	if !weightsOnlySupported(t) {
+		script = strings.Replace(script, ", weights_only=True", "", 1)
+	}
+	var want []float32
+	for _, f := range strings.Fields(python(t, script, path)) {
+		var v float64
+		fmt.Sscan(f, &v)
+		want = append(want, float32(v))
+	}
+	diff, scale := torchref.MaxDiff(y.Float64Values(), want)
+	if len(want) != int(y.Numel()) || diff > 1e-4*max(1, scale) {
+		t.Errorf("PyTorch outputs differ by %g (%d values, Go %d)", diff, len(want), y.Numel())
+	}
+}
+
+func weightsOnlySupported(t *testing.T) bool {
+	return python(t, "import torch, inspect; print('weights_only' in inspect.signature(torch.load).parameters)") == "True"
+}
+
+// A state dict saved by Python (with _metadata, num_batches_tracked, a transposed view and a
+// slice sharing one storage) loads in Go with the same values.
+func TestPythonSavedLoadsInGo(t *testing.T) {
+	torchref.Require(t)
+	defer backend.LockThread()()
+	path := filepath.Join(t.TempDir(), "py.pt")
+	out := python(t, `
+import sys, torch
+torch.manual_seed(0)
+bn = torch.nn.BatchNorm2d(3)
+bn.train(); bn(torch.randn(4, 3, 2, 2))
+sd = bn.state_dict()
+base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+sd["t"] = base.t()
+sd["s"] = base[1:, 1:3]
+sd["h"] = base.half()
+torch.save(sd, sys.argv[1])
+print(sd["running_mean"].tolist(), sd["num_batches_tracked"].item())`, path)
+	got, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"t": "[0 4 8 1 5 9 2 6 10 3 7 11]", "s": "[5 6 9 10]", "h": "[0 1 2 3 4 5 6 7 8 9 10 11]",
+		"num_batches_tracked": "[1]",
+	}
+	for k, w := range want {
+		if got[k] == nil || fmt.Sprint(got[k].Float64Values()) != w {
+			t.Errorf("%s = %v, want %s", k, got[k], w)
+		}
+	}
+	if fmt.Sprint(got["t"].MustSize()) != "[4 3]" || got["num_batches_tracked"].DType() != gotch.Int64 || len(got["num_batches_tracked"].MustSize()) != 0 {
+		t.Errorf("shapes/dtypes: %v %v", got["t"].MustSize(), got["num_batches_tracked"].MustSize())
+	}
+	if !strings.HasSuffix(out, " 1") {
+		t.Errorf("python printed %q", out)
+	}
+	rm := got["running_mean"].Float64Values()
+	if !strings.Contains(out, fmt.Sprintf("%.4g", rm[0])[:4]) {
+		t.Errorf("running_mean %v vs python %s", rm, out)
+	}
+}
+
+func TestBadFilesAreErrors(t *testing.T) {
+	dir := t.TempDir()
+	defer backend.LockThread()()
+	x, _ := ts.Ones([]int64{2, 2}, gotch.Float, gotch.CPU)
+	good := filepath.Join(dir, "good.pt")
+	if err := checkpoint.Save(good, map[string]*ts.Tensor{"w": x}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(good)
+	vs := nn.NewVarStore(gotch.CPU)
+	vs.Root().MustOnes("w", []int64{2, 2})
+	tsPath := filepath.Join(dir, "script.pt")
+	if err := vs.Save(tsPath); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, "legacy.pt")
+	if exec.Command(torchref.Python, "-c", "import torch,sys; torch.save({'w': torch.ones(2)}, sys.argv[1], _use_new_zipfile_serialization=False)", legacy).Run() != nil {
+		os.WriteFile(legacy, []byte("\x80\x02}q\x00."), 0o644)
+	}
+	for _, tc := range []struct {
+		name, path, want string
+		content          []byte
+	}{
+		{"truncated", "trunc.pt", "not a torch.save zip archive", raw[:len(raw)/2]},
+		{"garbage", "garbage.pt", "not a torch.save zip archive", []byte("hello, world")},
+		{"torchscript", tsPath, "TorchScript archive", nil},
+		{"legacy", legacy, "legacy (non-zip)", nil},
+		{"missing", "nope.pt", "no such file", nil},
+	} {
+		p := tc.path
+		if tc.content != nil {
+			p = filepath.Join(dir, tc.path)
+			os.WriteFile(p, tc.content, 0o644)
+		} else if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if _, err := checkpoint.Load(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// A model whose names and shapes do not match is left untouched.
+	loaded, _ := checkpoint.Load(good)
+	vs2 := nn.NewVarStore(gotch.CPU)
+	w2 := vs2.Root().MustZeros("w2", []int64{3})
+	err := checkpoint.Apply(vs2.NamedVariables(), loaded)
+	if err == nil || !strings.Contains(err.Error(), "missing w2") || !strings.Contains(err.Error(), "unexpected w") {
+		t.Errorf("Apply: %v", err)
+	}
+	if fmt.Sprint(w2.Float64Values()) != "[0 0 0]" {
+		t.Error("a failed Apply changed the model")
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	dir := f.TempDir()
+	unlock := backend.LockThread()
+	x, _ := ts.Ones([]int64{2, 3}, gotch.Float, gotch.CPU)
+	good := filepath.Join(dir, "seed.pt")
+	if err := checkpoint.Save(good, map[string]*ts.Tensor{"a": x, "b.c": x}); err != nil {
+		f.Fatal(err)
+	}
+	unlock()
+	raw, _ := os.ReadFile(good)
+	f.Add(raw)
+	f.Add(raw[:100])
+	f.Add([]byte("\x80\x02}q\x00."))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer backend.LockThread()()
+		p := filepath.Join(t.TempDir(), "f.pt")
+		os.WriteFile(p, data, 0o644)
+		if m, err := checkpoint.Load(p); err == nil {
+			checkpoint.Drop(m)
+		}
+	})
+}
