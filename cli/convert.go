@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+// convert runs `lowrank decompose` (dense → low-rank) and `lowrank merge` (low-rank → dense).
+type convert struct {
+	cfg       configFlags
+	from, out string
+	merge     bool
+}
+
+func newConvert(merge bool) *convert { return &convert{merge: merge} }
+
+func (c *convert) command() *cobra.Command {
+	use, short := "decompose -c LOWRANK_CONFIG --from dense.pt --out low.pt",
+		"Factorize a trained full-rank model by truncated SVD into the config's low-rank model"
+	if c.merge {
+		use, short = "merge -c LOWRANK_CONFIG --from low.pt --out dense.pt",
+			"Multiply a low-rank model's factors back into the dense architecture's weights"
+	}
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd) }}
+	c.cfg.register(cmd)
+	cmd.Flags().StringVar(&c.from, "from", "", "input state dict (.pt, torch.save format)")
+	cmd.Flags().StringVar(&c.out, "out", "", "output state dict (.pt), written atomically")
+	return cmd
+}
+
+func (c *convert) run(cmd *cobra.Command) error {
+	if c.from == "" || c.out == "" {
+		return usageError{fmt.Errorf("--from and --out are required")}
+	}
+	cfg, err := c.cfg.load()
+	if err != nil {
+		return err
+	}
+	defer backend.LockThread()()
+	lvs, dvs := nn.NewVarStore(gotch.CPU), nn.NewVarStore(gotch.CPU)
+	low, err := cfg.Build(lvs.Root(), "low_rank")
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.Build(dvs.Root(), "original"); err != nil {
+		return err
+	}
+	in, err := checkpoint.Load(c.from)
+	if err != nil {
+		return err
+	}
+	defer checkpoint.Drop(in)
+	w := cmd.OutOrStdout()
+	if c.merge {
+		if err := checkpoint.Apply(lvs.NamedVariables(), in); err != nil {
+			return fmt.Errorf("%s: %w", c.from, err)
+		}
+		if err := models.Merge(low, lvs.NamedVariables(), dvs.NamedVariables()); err != nil {
+			return err
+		}
+		if err := checkpoint.Save(c.out, dvs.NamedVariables()); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "merged %d factorized layers of %s into the dense %s: %s\n", len(low.Factorized()), c.from, cfg.Model.Name, c.out)
+		return nil
+	}
+	var reports []models.LayerReport
+	backend.NoGrad(func() { reports, err = models.Decompose(low, lvs.NamedVariables(), in) })
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.from, err)
+	}
+	if err := checkpoint.Save(c.out, lvs.NamedVariables()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "layer\trank\tspectral energy kept\t")
+	for _, r := range reports {
+		fmt.Fprintf(tw, "%s\t%d\t%.4f\t\n", r.Name, r.Rank, r.Energy)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "wrote the low-rank %s to %s\n", cfg.Model.Name, c.out)
+	return nil
+}
