@@ -3,8 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 func execute(t *testing.T, args ...string) (string, error) {
@@ -68,5 +74,44 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := execute(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// signalOnStart sends SIGINT to this process when training starts.
+type signalOnStart struct{}
+
+func (signalOnStart) Levels() []logrus.Level { return []logrus.Level{logrus.InfoLevel} }
+
+func (signalOnStart) Fire(e *logrus.Entry) error {
+	if e.Message == "training" {
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}
+	return nil
+}
+
+func TestSIGINTWritesCheckpointAndExitsCleanly(t *testing.T) {
+	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	dir := t.TempDir()
+	logrus.AddHook(signalOnStart{})
+	defer logrus.StandardLogger().ReplaceHooks(logrus.LevelHooks{})
+	logrus.SetOutput(io.Discard)
+	defer logrus.SetOutput(os.Stderr)
+	out, err := execute(t, "train", "--set", "train.output_dir="+dir, "--set", "data.limit=500")
+	if err != nil {
+		t.Fatalf("train after SIGINT: %v", err)
+	}
+	if !strings.Contains(out, "lowrank train --resume "+dir) {
+		t.Errorf("output does not say how to resume:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "checkpoints", "last", "model.pt")); err != nil {
+		t.Errorf("no checkpoint: %v", err)
+	}
+	// And the run resumes to completion.
+	logrus.StandardLogger().ReplaceHooks(logrus.LevelHooks{})
+	out, err = execute(t, "train", "--resume", dir, "--set", "train.epochs=1")
+	if err != nil || !strings.Contains(out, "test accuracy") {
+		t.Fatalf("resume: %v\n%s", err, out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -19,7 +20,10 @@ import (
 const DefaultTrainConfig = "fashionmnist-mlp-lowrank"
 
 // trainCmd trains the experiment a config describes.
-type trainCmd struct{ cfg configFlags }
+type trainCmd struct {
+	cfg    configFlags
+	resume string
+}
 
 func newTrain() *trainCmd { return &trainCmd{} }
 
@@ -33,19 +37,24 @@ func (c *trainCmd) command() *cobra.Command {
 	c.cfg.register(cmd)
 	cmd.Flags().Lookup("config").DefValue = DefaultTrainConfig
 	c.cfg.name = DefaultTrainConfig
+	cmd.Flags().StringVar(&c.resume, "resume", "", "continue the run in RUN_DIR from its last checkpoint (its config.json; --set still applies)")
 	return cmd
 }
 
 func (c *trainCmd) run(cmd *cobra.Command) error {
+	if c.resume != "" {
+		c.cfg.name = filepath.Join(c.resume, "config.json")
+	}
 	cfg, err := c.cfg.load()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, cfg, logrus.StandardLogger())
+	res, err := train.Run(ctx, cfg, logrus.StandardLogger(), c.resume != "")
 	if errors.Is(err, train.ErrInterrupted) {
-		fmt.Fprintf(cmd.OutOrStdout(), "interrupted after %d epoch(s); metrics so far are in %s\n", len(res.History), res.Dir)
+		fmt.Fprintf(cmd.OutOrStdout(), "interrupted; checkpoint written to %s. Resume with: lowrank train --resume %s\n",
+			filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), cfg.Train.OutputDir)
 		return nil
 	}
 	if err != nil {

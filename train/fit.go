@@ -39,6 +39,48 @@ type Options struct {
 	Log         logrus.FieldLogger
 	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(EpochMetrics) error
+	// Checkpoint, when set, is called after every epoch with kind "last" (and again with "best"
+	// when the test metric improved), and with "last" when ctx is cancelled, after the step in
+	// progress. optState is the optimizer's state (its own tensors).
+	Checkpoint func(kind string, p Progress, optState map[string]*ts.Tensor) error
+	// Resume continues a run from a checkpoint's progress and optimizer state.
+	Resume *Resume
+}
+
+// Progress is where a run stands: Epoch epochs done, and Step batches of the next one (an
+// interrupted epoch) with their running totals.
+type Progress struct {
+	Epoch     int            `json:"epoch"`
+	Step      int            `json:"step"`
+	Partial   Totals         `json:"partial"`
+	History   []EpochMetrics `json:"history"`
+	Best      float64        `json:"best_metric"`
+	BestEpoch int            `json:"best_epoch"`
+}
+
+// Totals accumulate an epoch's losses and predictions.
+type Totals struct {
+	Loss     float64 `json:"loss"` // Σ batch loss · batch targets
+	Targets  int     `json:"targets"`
+	Correct  int     `json:"correct"`
+	Examples int     `json:"examples"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Resume is what a run continues from.
+type Resume struct {
+	Progress       Progress
+	OptimizerState map[string]*ts.Tensor
+}
+
+// stepSeed is the libtorch seed of a step: dropout masks depend on (seed, epoch, step) alone,
+// so a resumed run draws what the uninterrupted one would have.
+func stepSeed(seed uint64, epoch, step int) int64 {
+	x := seed*0x9e3779b97f4a7c15 ^ uint64(epoch)<<32 ^ uint64(step)
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 29
+	return int64(x >> 1)
 }
 
 func (o Options) withDefaults() Options {
@@ -101,40 +143,65 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 	if err != nil {
 		return nil, err
 	}
+	var p Progress
+	if o.Perplexity {
+		p.Best = math.Inf(1)
+	}
+	if o.Resume != nil {
+		p = o.Resume.Progress
+		if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+	}
+	save := func(kind string) error {
+		if o.Checkpoint == nil {
+			return nil
+		}
+		st, err := opt.State()
+		if err != nil {
+			return err
+		}
+		return o.Checkpoint(kind, p, st)
+	}
 	loader := &data.Loader{Source: trainSet, BatchSize: o.BatchSize, Train: true, Seed: o.Seed}
-	var history []EpochMetrics
-	for epoch := 1; epoch <= o.Epochs; epoch++ {
+	for epoch := p.Epoch + 1; epoch <= o.Epochs; epoch++ {
 		lr := o.Schedule.At(epoch - 1)
 		opt.SetLR(lr)
 		start := time.Now()
-		var sum stats
-		it := loader.Epoch(epoch, 0)
-		for step := 0; ; step++ {
+		it := loader.Epoch(epoch, p.Step)
+		for step := p.Step; ; step++ {
 			if ctx.Err() != nil {
 				it.Close()
-				return history, ErrInterrupted
+				p.Partial.Seconds += time.Since(start).Seconds()
+				if err := save("last"); err != nil {
+					return p.History, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+				}
+				return p.History, ErrInterrupted
 			}
 			hb, more := it.Next()
 			if !more {
 				break
 			}
+			backend.ManualSeed(stepSeed(o.Seed, epoch, step))
 			s, err := trainStep(model, opt, hb, o)
 			if err == nil && (math.IsNaN(s.loss) || math.IsInf(s.loss, 0)) {
-				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data", s.loss, lr)
+				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data; the last checkpoint is the last good state", s.loss, lr)
 			}
 			if err != nil {
 				it.Close()
-				return history, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+				return p.History, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-			sum.add(s)
+			p.Partial.add(s)
+			p.Step = step + 1
 		}
-		secs := time.Since(start).Seconds()
+		sum := p.Partial
+		secs := sum.Seconds + time.Since(start).Seconds()
 		m := EpochMetrics{Epoch: epoch, LR: lr, TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
-			TestLoss: math.NaN(), TestMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.examples) / secs}
+			TestLoss: math.NaN(), TestMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
 		if epoch%o.EvalEvery == 0 || epoch == o.Epochs {
 			test, err := evaluate(model, testSet, o.BatchSize, o.Device, o.Seed)
 			if err != nil {
-				return history, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
+				return p.History, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
 			}
 			m.TestLoss, m.TestMetric = test.meanLoss(), test.metric(o.Perplexity)
 		}
@@ -145,26 +212,32 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		o.Log.WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
 			"test_loss": round(m.TestLoss), "test_" + name: round(m.TestMetric), "seconds": round(secs),
 			"samples_per_s": int(m.SamplesPerSec)}).Info("epoch done")
-		history = append(history, m)
+		p.Epoch, p.Step, p.Partial = epoch, 0, Totals{}
+		p.History = append(p.History, m)
+		improved := !math.IsNaN(m.TestMetric) && ((o.Perplexity && m.TestMetric < p.Best) || (!o.Perplexity && m.TestMetric > p.Best))
+		if improved {
+			p.Best, p.BestEpoch = m.TestMetric, epoch
+		}
 		if o.OnEpoch != nil {
 			if err := o.OnEpoch(m); err != nil {
-				return history, err
+				return p.History, err
+			}
+		}
+		if err := save("last"); err != nil {
+			return p.History, fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
+		}
+		if improved {
+			if err := save("best"); err != nil {
+				return p.History, fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
 			}
 		}
 	}
-	return history, nil
+	return p.History, nil
 }
 
 var errEmpty = errors.New("a dataset split is empty")
 
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
-
-// stats accumulate losses and correct predictions over batches.
-type stats struct {
-	loss             float64 // Σ batch loss · batch targets
-	targets, correct int
-	examples         int
-}
 
 type stepStats struct {
 	loss             float64
@@ -172,20 +245,20 @@ type stepStats struct {
 	examples         int
 }
 
-func (s *stats) add(b stepStats) {
-	s.loss += b.loss * float64(b.targets)
-	s.targets += b.targets
-	s.correct += b.correct
-	s.examples += b.examples
+func (s *Totals) add(b stepStats) {
+	s.Loss += b.loss * float64(b.targets)
+	s.Targets += b.targets
+	s.Correct += b.correct
+	s.Examples += b.examples
 }
 
-func (s *stats) meanLoss() float64 { return s.loss / float64(s.targets) }
+func (s *Totals) meanLoss() float64 { return s.Loss / float64(s.Targets) }
 
-func (s *stats) metric(perplexity bool) float64 {
+func (s *Totals) metric(perplexity bool) float64 {
 	if perplexity {
 		return math.Exp(s.meanLoss())
 	}
-	return float64(s.correct) / float64(s.targets)
+	return float64(s.Correct) / float64(s.Targets)
 }
 
 // trainStep runs one optimizer step on a batch.
@@ -243,8 +316,8 @@ func countCorrect(logits, y *ts.Tensor) (int, int) {
 	return len(t), n
 }
 
-func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64) (stats, error) {
-	var s stats
+func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64) (Totals, error) {
+	var s Totals
 	var err error
 	loader := &data.Loader{Source: set, BatchSize: batchSize, Seed: seed}
 	it := loader.Epoch(0, 0)

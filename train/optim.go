@@ -311,9 +311,18 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 	}
 	o.state = map[string]*ts.Tensor{}
 	for k, v := range st {
-		if k != "step" {
-			o.state[strings.TrimPrefix(k, "state.")] = v
+		if k == "step" {
+			continue
 		}
+		name := strings.TrimPrefix(k, "state.")
+		dev, err := params[name[:strings.LastIndexByte(name, '.')]].Device()
+		if err != nil {
+			return err
+		}
+		if v, err = v.To(dev, false); err != nil {
+			return err
+		}
+		o.state[name] = v
 	}
 	o.step = step.Int64Values()[0]
 	return nil

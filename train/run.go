@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/sirupsen/logrus"
 	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/config"
@@ -29,7 +29,10 @@ type Result struct {
 // Run trains the experiment cfg describes: it opens the data, builds the model (spectrally
 // initialized with model.init spectral) and fits it, writing the resolved configuration
 // (config.json) and per-epoch metrics (metrics.jsonl, metrics.csv) into cfg.Train.OutputDir.
-func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*Result, error) {
+//
+// With resume, the run continues from cfg.Train.OutputDir's last checkpoint: same weights,
+// optimizer state, data order and random draws, so it ends as the uninterrupted run would have.
+func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume bool) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -49,7 +52,13 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Model.Init == "spectral" {
+	var from *Resume
+	if resume {
+		if from, err = loadCheckpoint(filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), vs); err != nil {
+			return nil, err
+		}
+		log.WithFields(logrus.Fields{"epoch": from.Progress.Epoch, "step": from.Progress.Step}).Info("resuming")
+	} else if cfg.Model.Init == "spectral" {
 		reports, err := models.SpectralInit(model, vs, func(p *nn.Path) (models.Model, error) { return cfg.Build(p, "original") })
 		if err != nil {
 			return nil, err
@@ -66,7 +75,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*Resul
 	if err := writeFileAtomic(filepath.Join(res.Dir, "config.json"), append(resolved, '\n')); err != nil {
 		return nil, err
 	}
-	mw, err := newMetricsWriter(res.Dir)
+	mw, err := newMetricsWriter(res.Dir, resume)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +91,10 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger) (*Resul
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
 		OnEpoch:   mw.Write,
+		Resume:    from,
+		Checkpoint: func(kind string, p Progress, optState map[string]*ts.Tensor) error {
+			return saveCheckpoint(filepath.Join(res.Dir, "checkpoints", kind), vs.NamedVariables(), optState, p, cfg)
+		},
 	}
 	res.History, err = Fit(ctx, model, vs, splits.Train, splits.Test, o)
 	return res, err
@@ -109,32 +122,36 @@ func writeFileAtomic(path string, raw []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// metricsWriter writes each epoch to metrics.jsonl and metrics.csv, starting both afresh.
+// metricsWriter writes each epoch to metrics.jsonl and metrics.csv: afresh for a new run,
+// appending when a run resumes.
 type metricsWriter struct{ jsonl, csv *os.File }
 
 var csvHeader = "epoch,lr,train_loss,train_metric,test_loss,test_metric,epoch_seconds,samples_per_sec\n"
 
-func newMetricsWriter(dir string) (*metricsWriter, error) {
-	j, err := os.Create(filepath.Join(dir, "metrics.jsonl"))
+func newMetricsWriter(dir string, resume bool) (*metricsWriter, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if resume {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	j, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), flags, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	c, err := os.Create(filepath.Join(dir, "metrics.csv"))
+	c, err := os.OpenFile(filepath.Join(dir, "metrics.csv"), flags, 0o644)
 	if err != nil {
 		j.Close()
 		return nil, err
 	}
-	if _, err := c.WriteString(csvHeader); err != nil {
-		return nil, err
+	if info, err := c.Stat(); err == nil && info.Size() == 0 {
+		if _, err := c.WriteString(csvHeader); err != nil {
+			return nil, err
+		}
 	}
 	return &metricsWriter{jsonl: j, csv: c}, nil
 }
 
 func (w *metricsWriter) Write(m EpochMetrics) error {
-	// JSON has no NaN: epochs without evaluation write null.
-	rec := map[string]any{"epoch": m.Epoch, "lr": m.LR, "train_loss": m.TrainLoss, "train_metric": m.TrainMetric,
-		"test_loss": nullNaN(m.TestLoss), "test_metric": nullNaN(m.TestMetric), "epoch_seconds": m.Seconds, "samples_per_sec": m.SamplesPerSec}
-	raw, err := json.Marshal(rec)
+	raw, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -150,11 +167,4 @@ func (w *metricsWriter) Write(m EpochMetrics) error {
 func (w *metricsWriter) Close() {
 	w.jsonl.Close()
 	w.csv.Close()
-}
-
-func nullNaN(x float64) any {
-	if math.IsNaN(x) {
-		return nil
-	}
-	return x
 }

@@ -1,0 +1,93 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/sugarme/gotch/nn"
+)
+
+// A training checkpoint is a folder: model.pt (the state dict, loadable by PyTorch),
+// optimizer.pt (the optimizer's buffers and step count) and trainer.json (progress, history
+// and the configuration). It is written beside the old one and swapped in by renames, so a
+// crash leaves either the old or the new checkpoint whole.
+type trainerState struct {
+	Progress Progress      `json:"progress"`
+	Config   config.Config `json:"config"`
+}
+
+func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, p Progress, cfg config.Config) error {
+	tmp, old := dir+".tmp", dir+".old"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := checkpoint.Save(filepath.Join(tmp, "model.pt"), vars); err != nil {
+		return err
+	}
+	if err := checkpoint.Save(filepath.Join(tmp, "optimizer.pt"), optState); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(trainerState{Progress: p, Config: cfg}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, "trainer.json"), append(raw, '\n')); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// loadCheckpoint restores the model's variables from dir and returns the progress and the
+// optimizer state to resume from. If dir is missing after a crash between the two renames,
+// the previous checkpoint (dir.old) is used.
+func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if _, err := os.Stat(dir + ".old"); err == nil {
+			dir += ".old"
+		} else {
+			return nil, fmt.Errorf("no checkpoint to resume from in %s (runs write one after every epoch)", filepath.Dir(dir))
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "trainer.json"))
+	if err != nil {
+		return nil, err
+	}
+	var st trainerState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "trainer.json"), err)
+	}
+	weights, err := checkpoint.Load(filepath.Join(dir, "model.pt"))
+	if err != nil {
+		return nil, err
+	}
+	defer checkpoint.Drop(weights)
+	optState, err := checkpoint.Load(filepath.Join(dir, "optimizer.pt"))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkpoint.Apply(vs.NamedVariables(), weights); err != nil {
+		checkpoint.Drop(optState)
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return &Resume{Progress: st.Progress, OptimizerState: optState}, nil
+}

@@ -1,0 +1,45 @@
+package train
+
+import (
+	"encoding/json"
+	"math"
+)
+
+// epochJSON is EpochMetrics with the test values nullable: JSON has no NaN.
+type epochJSON struct {
+	Epoch         int      `json:"epoch"`
+	LR            float64  `json:"lr"`
+	TrainLoss     float64  `json:"train_loss"`
+	TrainMetric   float64  `json:"train_metric"`
+	TestLoss      *float64 `json:"test_loss"`
+	TestMetric    *float64 `json:"test_metric"`
+	Seconds       float64  `json:"epoch_seconds"`
+	SamplesPerSec float64  `json:"samples_per_sec"`
+}
+
+// MarshalJSON writes epochs without evaluation with null test values.
+func (m EpochMetrics) MarshalJSON() ([]byte, error) {
+	opt := func(x float64) *float64 {
+		if math.IsNaN(x) {
+			return nil
+		}
+		return &x
+	}
+	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric), m.Seconds, m.SamplesPerSec})
+}
+
+// UnmarshalJSON reads null test values as NaN.
+func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
+	var j epochJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*m = EpochMetrics{j.Epoch, j.LR, j.TrainLoss, j.TrainMetric, val(j.TestLoss), val(j.TestMetric), j.Seconds, j.SamplesPerSec}
+	return nil
+}
