@@ -114,4 +114,11 @@ func TestSIGINTWritesCheckpointAndExitsCleanly(t *testing.T) {
 	if err != nil || !strings.Contains(out, "test accuracy") {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
+	out, err = execute(t, "eval", "-c", "fashionmnist-mlp-lowrank", "--checkpoint", dir)
+	if err != nil || !strings.Contains(out, "fashion-mnist test set (10000 examples)") || !strings.Contains(out, "accuracy") {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	if _, err := execute(t, "eval", "-c", "fashionmnist-cnn-lowrank", "--checkpoint", dir); err == nil || !strings.Contains(err.Error(), "does not fit the model") {
+		t.Errorf("eval of another model's checkpoint: %v", err)
+	}
 }

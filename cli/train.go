@@ -51,7 +51,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, cfg, logrus.StandardLogger(), c.resume != "")
+	res, err := train.Run(ctx, cfg, logrus.StandardLogger(), c.resume != "", cmd.ErrOrStderr())
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(cmd.OutOrStdout(), "interrupted; checkpoint written to %s. Resume with: lowrank train --resume %s\n",
 			filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), cfg.Train.OutputDir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -45,6 +46,9 @@ type Options struct {
 	Checkpoint func(kind string, p Progress, optState map[string]*ts.Tensor) error
 	// Resume continues a run from a checkpoint's progress and optimizer state.
 	Resume *Resume
+	// Progress, when set, receives a progress display for every epoch (a live line on a
+	// terminal, a line at each tenth of the epoch otherwise).
+	Progress io.Writer
 }
 
 // Progress is where a run stands: Epoch epochs done, and Step batches of the next one (an
@@ -168,6 +172,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		lr := o.Schedule.At(epoch - 1)
 		opt.SetLR(lr)
 		start := time.Now()
+		bar := newProgress(o.Progress, epoch, loader.NumBatches())
 		it := loader.Epoch(epoch, p.Step)
 		for step := p.Step; ; step++ {
 			if ctx.Err() != nil {
@@ -193,6 +198,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 			}
 			p.Partial.add(s)
 			p.Step = step + 1
+			bar.update(p.Step, p.Partial, o.Perplexity)
 		}
 		sum := p.Partial
 		secs := sum.Seconds + time.Since(start).Seconds()

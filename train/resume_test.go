@@ -55,17 +55,17 @@ lowrank: {regularizer: frobenius, frobenius: 1e-4}
 func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	fashion(t, 1)
 	full, split := t.TempDir(), t.TempDir()
-	if _, err := train.Run(context.Background(), runConfig(t, full), quietLog(), false); err != nil {
+	if _, err := train.Run(context.Background(), runConfig(t, full), quietLog(), false, nil); err != nil {
 		t.Fatal(err)
 	}
 	log := logrus.New()
 	log.SetOutput(quietWriter{})
 	ctx, cancel := context.WithCancel(context.Background())
 	log.AddHook(cancelAfter{epoch: 1, cancel: cancel})
-	if _, err := train.Run(ctx, runConfig(t, split), log, false); err != train.ErrInterrupted {
+	if _, err := train.Run(ctx, runConfig(t, split), log, false, nil); err != train.ErrInterrupted {
 		t.Fatalf("first half: err = %v, want ErrInterrupted", err)
 	}
-	res, err := train.Run(context.Background(), runConfig(t, split), quietLog(), true)
+	res, err := train.Run(context.Background(), runConfig(t, split), quietLog(), true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

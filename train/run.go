@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -32,7 +33,7 @@ type Result struct {
 //
 // With resume, the run continues from cfg.Train.OutputDir's last checkpoint: same weights,
 // optimizer state, data order and random draws, so it ends as the uninterrupted run would have.
-func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume bool) (*Result, error) {
+func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume bool, progress io.Writer) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -92,6 +93,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
 		OnEpoch:   mw.Write,
 		Resume:    from,
+		Progress:  progress,
 		Checkpoint: func(kind string, p Progress, optState map[string]*ts.Tensor) error {
 			return saveCheckpoint(filepath.Join(res.Dir, "checkpoints", kind), vs.NamedVariables(), optState, p, cfg)
 		},

@@ -31,7 +31,7 @@ lowrank: {regularizer: l2-fd, l2: 1e-5, frobenius: 1e-4}
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := train.Run(context.Background(), cfg, quietLog(), false)
+	res, err := train.Run(context.Background(), cfg, quietLog(), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := train.Run(ctx, cfg, quietLog(), false); err != train.ErrInterrupted {
+	if _, err := train.Run(ctx, cfg, quietLog(), false, nil); err != train.ErrInterrupted {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
 	}
 }

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/train"
+)
+
+// evalCmd evaluates a checkpoint on the config's test set.
+type evalCmd struct {
+	cfg  configFlags
+	ckpt string
+}
+
+func (e *evalCmd) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval -c CONFIG --checkpoint PATH",
+		Short: "Print the test loss and metric of a checkpoint (a .pt state dict or a checkpoint folder)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return e.run(cmd) },
+	}
+	e.cfg.register(cmd)
+	cmd.Flags().StringVar(&e.ckpt, "checkpoint", "", "model.pt, a checkpoint folder (runs/X/checkpoints/best), or a run folder")
+	return cmd
+}
+
+func (e *evalCmd) run(cmd *cobra.Command) error {
+	if e.ckpt == "" {
+		return usageError{fmt.Errorf("--checkpoint is required")}
+	}
+	cfg, err := e.cfg.load()
+	if err != nil {
+		return err
+	}
+	path := e.ckpt
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		// A checkpoint folder, or a run folder: its best checkpoint, else its last.
+		for _, sub := range []string{"model.pt", "checkpoints/best/model.pt", "checkpoints/last/model.pt"} {
+			if _, err := os.Stat(filepath.Join(path, sub)); err == nil {
+				path = filepath.Join(path, sub)
+				break
+			}
+		}
+	}
+	device, err := backend.Device(cfg.Train.Device)
+	if err != nil {
+		return err
+	}
+	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Dir, 0)
+	if err != nil {
+		return err
+	}
+	defer backend.LockThread()()
+	vs := nn.NewVarStore(device)
+	model, err := cfg.Build(vs.Root(), "")
+	if err != nil {
+		return err
+	}
+	weights, err := checkpoint.Load(path)
+	if err != nil {
+		return err
+	}
+	defer checkpoint.Drop(weights)
+	if err := checkpoint.Apply(vs.NamedVariables(), weights); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	ppl := cfg.Data.Dataset == "wikitext2"
+	loss, metric, err := train.Evaluate(model, splits.Test, cfg.Train.BatchSize, device, ppl)
+	if err != nil {
+		return err
+	}
+	name, value := "accuracy", fmt.Sprintf("%.2f%%", 100*metric)
+	if ppl {
+		name, value = "perplexity", fmt.Sprintf("%.3f", metric)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s on the %s test set (%d examples): loss %.4f, %s %s\n", path, cfg.Data.Dataset, splits.Test.Len(), loss, name, value)
+	return nil
+}
