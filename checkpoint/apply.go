@@ -12,8 +12,32 @@ import (
 
 // Apply copies loaded tensors into a model's variables (a VarStore's NamedVariables) by name,
 // converting dtypes. Every missing, unexpected or mis-shaped key is listed in one error before
-// anything is copied, so a failed load leaves the model untouched.
-func Apply(vars, loaded map[string]*ts.Tensor) error {
+// anything is copied, so a failed load leaves the model untouched. A loaded key that aliases
+// another (see LoadAliased) is not unexpected when either of them is one of the model's names.
+func Apply(vars, loaded map[string]*ts.Tensor, aliases ...map[string]string) error {
+	group := map[string][]string{} // canonical key → all its names
+	for _, al := range aliases {
+		for k, canon := range al {
+			group[canon] = append(group[canon], k)
+		}
+	}
+	isAlias := func(name string) bool {
+		canon := name
+		for _, al := range aliases {
+			if c, ok := al[name]; ok {
+				canon = c
+			}
+		}
+		if _, ok := vars[canon]; ok && canon != name {
+			return true
+		}
+		for _, n := range group[canon] {
+			if _, ok := vars[n]; ok && n != name {
+				return true
+			}
+		}
+		return false
+	}
 	var problems []string
 	for name, v := range vars {
 		t, ok := loaded[name]
@@ -26,7 +50,7 @@ func Apply(vars, loaded map[string]*ts.Tensor) error {
 		}
 	}
 	for name := range loaded {
-		if _, ok := vars[name]; !ok {
+		if _, ok := vars[name]; !ok && !isAlias(name) {
 			problems = append(problems, "unexpected "+name)
 		}
 	}

@@ -230,3 +230,88 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// The reference registers some modules twice (its ResNet's body and common/personalized);
+// PyTorch saves such a module once per name, sharing storage. Those aliases load.
+func TestAliasedKeysFromPyTorch(t *testing.T) {
+	torchref.Require(t)
+	path := filepath.Join(t.TempDir(), "aliased.pt")
+	python(t, `
+import sys, torch
+torch.manual_seed(0)
+m = torch.nn.Module()
+m.body = torch.nn.Sequential(torch.nn.Linear(3, 2))
+m.common = torch.nn.Sequential(m.body[0])
+torch.save(m.state_dict(), sys.argv[1])`, path)
+	defer backend.LockThread()()
+	loaded, aliases, err := checkpoint.LoadAliased(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aliases["common.0.weight"] != "body.0.weight" || len(loaded) != 4 {
+		t.Fatalf("aliases %v, %d tensors", aliases, len(loaded))
+	}
+	vs := nn.NewVarStore(gotch.CPU)
+	w := vs.Root().Sub("body").Sub("0").MustZeros("weight", []int64{2, 3})
+	vs.Root().Sub("body").Sub("0").MustZeros("bias", []int64{2})
+	if err := checkpoint.Apply(vs.NamedVariables(), loaded, aliases); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.Float64Values()) != fmt.Sprint(loaded["body.0.weight"].Float64Values()) {
+		t.Error("weights not copied")
+	}
+	if err := checkpoint.Apply(vs.NamedVariables(), loaded); err == nil {
+		t.Error("without the alias map the duplicate keys are unexpected")
+	}
+}
+
+// A model saved by PyTorch loads in Go and gives PyTorch's outputs.
+func TestPythonModelGivesSameOutputsInGo(t *testing.T) {
+	torchref.Require(t)
+	path := filepath.Join(t.TempDir(), "lstm.pt")
+	out := python(t, `
+import sys, torch
+sys.path.insert(0, "../models/testdata")
+from torch_models import CharLSTM
+torch.manual_seed(3)
+m = CharLSTM(True)
+for p in m.parameters():
+    torch.nn.init.uniform_(p, -0.1, 0.1)
+torch.save(m.state_dict(), sys.argv[1])
+x = torch.arange(24).reshape(2, 12) % 100
+with torch.no_grad():
+    print(" ".join(repr(v) for v in m(x).flatten().tolist()))`, path)
+	defer backend.LockThread()()
+	vs := nn.NewVarStore(gotch.CPU)
+	m, err := models.NewCharLSTM(vs.Root(), models.LSTMConfig{}, models.Config{Method: models.LowRank, Compat: models.Reference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkpoint.Apply(vs.NamedVariables(), loaded); err != nil {
+		t.Fatal(err)
+	}
+	xs := make([]int64, 24)
+	for i := range xs {
+		xs[i] = int64(i % 100)
+	}
+	x, _ := ts.NewTensorFromData(xs, []int64{2, 12})
+	var y *ts.Tensor
+	backend.NoGrad(func() { y, err = m.Forward(x, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []float32
+	for _, f := range strings.Fields(out) {
+		var v float64
+		fmt.Sscan(f, &v)
+		want = append(want, float32(v))
+	}
+	diff, scale := torchref.MaxDiff(y.Float64Values(), want)
+	if len(want) != int(y.Numel()) || diff > 1e-4*max(1, scale) {
+		t.Errorf("outputs differ by %g (scale %g)", diff, scale)
+	}
+}

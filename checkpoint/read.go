@@ -27,31 +27,64 @@ const maxStorageBytes = 8 << 30
 // owning its memory. Legacy (non-zip) files, TorchScript archives and corrupt or truncated files
 // give an error naming the file and what is wrong; nothing in the file is executed.
 func Load(path string) (out map[string]*ts.Tensor, err error) {
+	out, _, err = LoadAliased(path)
+	return out, err
+}
+
+// LoadAliased is Load that also reports aliases: keys whose tensors are the same view of the
+// same storage as another key's (PyTorch writes a module registered under two names, as the
+// reference's ResNet and Transformer do, once per name). aliases maps every such key to the
+// group's first key in sorted order.
+func LoadAliased(path string) (out map[string]*ts.Tensor, aliases map[string]string, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		// The unpickler checks every operation; a panic here is a bug, reported as an error
 		// rather than taking the process down with a user's file.
 		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("checkpoint %s: unreadable (%v)", path, r)
+			out, aliases, err = nil, nil, fmt.Errorf("checkpoint %s: unreadable (%v)", path, r)
 		}
 	}()
-	out, err = load(raw)
+	out, aliases, err = load(raw)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	return out, nil
+	return out, aliases, nil
 }
 
-func load(raw []byte) (map[string]*ts.Tensor, error) {
+func load(raw []byte) (map[string]*ts.Tensor, map[string]string, error) {
+	out, refs, err := loadRefs(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	aliases := map[string]string{}
+	first := map[string]string{}
+	names := make([]string, 0, len(refs))
+	for n := range refs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r := refs[n]
+		sig := fmt.Sprint(r.storage.key, r.offset, r.size, r.stride)
+		if f, ok := first[sig]; ok {
+			aliases[n] = f
+		} else {
+			first[sig] = n
+		}
+	}
+	return out, aliases, nil
+}
+
+func loadRefs(raw []byte) (map[string]*ts.Tensor, map[string]tensorRef, error) {
 	if len(raw) >= 2 && raw[0] == opProto {
-		return nil, errors.New("legacy (non-zip) torch.save format; re-save it with a PyTorch ≥ 1.6 torch.save, which writes zip files")
+		return nil, nil, errors.New("legacy (non-zip) torch.save format; re-save it with a PyTorch ≥ 1.6 torch.save, which writes zip files")
 	}
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("not a torch.save zip archive: %w", err)
+		return nil, nil, fmt.Errorf("not a torch.save zip archive: %w", err)
 	}
 	files := map[string]*zip.File{}
 	prefix := ""
@@ -63,26 +96,26 @@ func load(raw []byte) (map[string]*ts.Tensor, error) {
 	}
 	for name := range files {
 		if strings.HasSuffix(name, "/constants.pkl") || strings.Contains(name, "/code/") {
-			return nil, errors.New("a TorchScript archive (torch.jit.save, or gotch's VarStore.Save), not a state dict; in PyTorch save model.state_dict() with torch.save")
+			return nil, nil, errors.New("a TorchScript archive (torch.jit.save, or gotch's VarStore.Save), not a state dict; in PyTorch save model.state_dict() with torch.save")
 		}
 	}
 	if prefix == "" {
-		return nil, errors.New("no data.pkl: not a torch.save archive")
+		return nil, nil, errors.New("no data.pkl: not a torch.save archive")
 	}
 	if _, ok := files[prefix+"version"]; !ok {
-		return nil, errors.New("no version record: not a torch.save archive (or truncated)")
+		return nil, nil, errors.New("no version record: not a torch.save archive (or truncated)")
 	}
 	pkl, err := readEntry(files[prefix+"data.pkl"], 1<<30)
 	if err != nil {
-		return nil, fmt.Errorf("data.pkl: %w", err)
+		return nil, nil, fmt.Errorf("data.pkl: %w", err)
 	}
 	root, err := unpickle(pkl)
 	if err != nil {
-		return nil, fmt.Errorf("data.pkl: %w", err)
+		return nil, nil, fmt.Errorf("data.pkl: %w", err)
 	}
 	refs := map[string]tensorRef{}
 	if err := collect(root, "", refs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	storages := map[string][]byte{}
 	out := make(map[string]*ts.Tensor, len(refs))
@@ -91,11 +124,11 @@ func load(raw []byte) (map[string]*ts.Tensor, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fail := func(err error) (map[string]*ts.Tensor, error) {
+	fail := func(err error) (map[string]*ts.Tensor, map[string]tensorRef, error) {
 		for _, t := range out {
 			t.MustDrop()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for _, n := range names {
 		r := refs[n]
@@ -116,7 +149,7 @@ func load(raw []byte) (map[string]*ts.Tensor, error) {
 		}
 		out[n] = t
 	}
-	return out, nil
+	return out, refs, nil
 }
 
 func readEntry(f *zip.File, limit uint64) ([]byte, error) {

@@ -54,14 +54,14 @@ func (c *convert) run(cmd *cobra.Command) error {
 	if _, err := cfg.Build(dvs.Root(), "original"); err != nil {
 		return err
 	}
-	in, err := checkpoint.Load(c.from)
+	in, aliases, err := checkpoint.LoadAliased(c.from)
 	if err != nil {
 		return err
 	}
 	defer checkpoint.Drop(in)
 	w := cmd.OutOrStdout()
 	if c.merge {
-		if err := checkpoint.Apply(lvs.NamedVariables(), in); err != nil {
+		if err := checkpoint.Apply(lvs.NamedVariables(), in, aliases); err != nil {
 			return fmt.Errorf("%s: %w", c.from, err)
 		}
 		if err := models.Merge(low, lvs.NamedVariables(), dvs.NamedVariables()); err != nil {

@@ -64,12 +64,12 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	weights, err := checkpoint.Load(path)
+	weights, aliases, err := checkpoint.LoadAliased(path)
 	if err != nil {
 		return err
 	}
 	defer checkpoint.Drop(weights)
-	if err := checkpoint.Apply(vs.NamedVariables(), weights); err != nil {
+	if err := checkpoint.Apply(vs.NamedVariables(), weights, aliases); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	ppl := cfg.Data.Dataset == "wikitext2"
