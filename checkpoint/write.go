@@ -129,7 +129,7 @@ func Save(path string, tensors map[string]*ts.Tensor) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	return writeAtomic(path, buf.Bytes())
+	return WriteFileAtomic(path, buf.Bytes())
 }
 
 // archiveName is the top-level folder: the file's base name without extension, as torch.save.
@@ -187,8 +187,9 @@ func writeStored(zw *zip.Writer, cw *countingWriter, name string, data []byte) e
 	return err
 }
 
-// writeAtomic writes raw to path through a temporary file in the same folder, fsync and rename.
-func writeAtomic(path string, raw []byte) error {
+// WriteFileAtomic writes raw to path through a temporary file in the same folder, fsync and
+// rename, so that readers see the old file or the new one, never half of it.
+func WriteFileAtomic(path string, raw []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err

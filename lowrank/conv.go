@@ -86,7 +86,7 @@ func ConvMatrixShape(scheme ConvScheme, in, out, k int64) (m, n int64) {
 // NewConv2d registers a factorized convolution under p, each factor initialized as PyTorch's
 // nn.Conv2d (U(-1/√fan_in, 1/√fan_in)).
 func NewConv2d(p *nn.Path, in, out, k int64, cfg ConvConfig) (*Conv2d, error) {
-	name := pathName(p)
+	name := PathName(p)
 	if in < 1 || out < 1 || k < 1 {
 		return nil, fmt.Errorf("layer %s: conv in=%d out=%d kernel=%d must all be positive", name, in, out, k)
 	}

@@ -41,7 +41,7 @@ var _ ts.ModuleT = (*Linear)(nil)
 // NewLinear registers a factorized linear layer from in to out features under p, initialized as
 // two PyTorch nn.Linear layers (U(-1/√fan_in, 1/√fan_in) weights and biases).
 func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
-	name := pathName(p)
+	name := PathName(p)
 	r, err := cfg.Rank.For(name, out, in)
 	if err != nil {
 		return nil, err
@@ -119,8 +119,9 @@ func (l *Linear) Cost(tokens int64) Cost {
 	return c
 }
 
-// pathName is a path's dotted name, for error messages.
-func pathName(p *nn.Path) string {
+// PathName is a path's dotted name ("features.3"), as its variables are named; "(root)" for the
+// root path.
+func PathName(p *nn.Path) string {
 	name := ""
 	for i, s := range p.Paths() {
 		if i > 0 {

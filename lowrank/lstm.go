@@ -117,7 +117,7 @@ func lstmRank(cfg LSTMConfig, name string, hidden, n int64) (int64, error) {
 // product U·V has that same variance.
 func NewLSTM(p *nn.Path, in, hidden int64, cfg LSTMConfig) (*LSTM, error) {
 	if in < 1 || hidden < 1 {
-		return nil, fmt.Errorf("layer %s: LSTM in=%d hidden=%d must be positive", pathName(p), in, hidden)
+		return nil, fmt.Errorf("layer %s: LSTM in=%d hidden=%d must be positive", PathName(p), in, hidden)
 	}
 	n := max(cfg.NumLayers, 1)
 	m := &LSTM{Hidden: hidden, Impl: cfg.Impl, BatchFirst: cfg.BatchFirst, Dropout: cfg.Dropout}
@@ -130,10 +130,10 @@ func NewLSTM(p *nn.Path, in, hidden int64, cfg LSTMConfig) (*LSTM, error) {
 		}
 		l := &LSTMLayer{In: lin, Hidden: hidden}
 		var err error
-		if l.RIh, err = lstmRank(cfg, pathName(lp)+".weight_ih", hidden, lin); err != nil {
+		if l.RIh, err = lstmRank(cfg, PathName(lp)+".weight_ih", hidden, lin); err != nil {
 			return nil, err
 		}
-		if l.RHh, err = lstmRank(cfg, pathName(lp)+".weight_hh", hidden, hidden); err != nil {
+		if l.RHh, err = lstmRank(cfg, PathName(lp)+".weight_hh", hidden, hidden); err != nil {
 			return nil, err
 		}
 		fb := func(r int64) float64 { return math.Sqrt(3 * (k / math.Sqrt(3)) / math.Sqrt(float64(r))) }

@@ -381,13 +381,4 @@ func orNone(t *ts.Tensor) *ts.Tensor {
 }
 
 // pathName is a path's dotted name.
-func pathName(p *nn.Path) string {
-	name := ""
-	for i, s := range p.Paths() {
-		if i > 0 {
-			name += "."
-		}
-		name += s
-	}
-	return name
-}
+func pathName(p *nn.Path) string { return lowrank.PathName(p) }

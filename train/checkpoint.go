@@ -40,7 +40,7 @@ func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, p Progress
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(tmp, "trainer.json"), append(raw, '\n')); err != nil {
+	if err := checkpoint.WriteFileAtomic(filepath.Join(tmp, "trainer.json"), append(raw, '\n')); err != nil {
 		return err
 	}
 	if _, err := os.Stat(dir); err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/lowrank"
@@ -73,7 +74,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 		return nil, err
 	}
 	resolved, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := writeFileAtomic(filepath.Join(res.Dir, "config.json"), append(resolved, '\n')); err != nil {
+	if err := checkpoint.WriteFileAtomic(filepath.Join(res.Dir, "config.json"), append(resolved, '\n')); err != nil {
 		return nil, err
 	}
 	mw, err := newMetricsWriter(res.Dir, resume)
@@ -100,28 +101,6 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	}
 	res.History, err = Fit(ctx, model, vs, splits.Train, splits.Test, o)
 	return res, err
-}
-
-// writeFileAtomic writes a file through a temporary file, fsync and rename, so that readers
-// never see it half-written.
-func writeFileAtomic(path string, raw []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // metricsWriter writes each epoch to metrics.jsonl and metrics.csv: afresh for a new run,

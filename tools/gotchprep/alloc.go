@@ -1,10 +1,6 @@
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-)
+import "strings"
 
 // cMallocZero is how gotch's Go ops allocate the array libtorch writes their outputs into.
 const cMallocZero = "(*lib.Ctensor)(unsafe.Pointer(C.malloc(0)))"
@@ -15,28 +11,7 @@ const goOutputArray = "&new([8]lib.Ctensor)[0]"
 // patchOutputArrays rewrites the output arrays of the Go ops in dir. An allocation that the
 // code frees itself (the next line calls C.free) is left alone, since Go memory must not be
 // passed to free. It returns the number of allocations rewritten.
-func patchOutputArrays(dir string) (int, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			return 0, err
-		}
-		out, n := patchSource(string(raw))
-		if n == 0 {
-			continue
-		}
-		if err := os.WriteFile(f, []byte(out), 0o644); err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
-}
+func patchOutputArrays(dir string) (int, error) { return rewriteGoFiles(dir, patchSource) }
 
 func patchSource(src string) (string, int) {
 	lines := strings.Split(src, "\n")
