@@ -24,6 +24,16 @@ var Specs = map[string]DatasetSpec{
 
 // Build constructs the configured model under p; method overrides model.method when not empty.
 func (c Config) Build(p *nn.Path, method string) (models.Model, error) {
+	return c.build(p, method, nil)
+}
+
+// BuildRanks constructs the low-rank model with per-layer ranks (dense name → rank; 0 keeps
+// the layer dense), as an automatic rank selection chose them.
+func (c Config) BuildRanks(p *nn.Path, ranks map[string]int64) (models.Model, error) {
+	return c.build(p, "low_rank", ranks)
+}
+
+func (c Config) build(p *nn.Path, method string, ranks map[string]int64) (models.Model, error) {
 	spec, ok := Specs[c.Data.Dataset]
 	if !ok {
 		return nil, fmt.Errorf("data.dataset: unknown dataset %q", c.Data.Dataset)
@@ -35,6 +45,7 @@ func (c Config) Build(p *nn.Path, method string) (models.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	mc.Ranks = ranks
 	switch c.Model.Name {
 	case "mlp":
 		return models.NewMLP(p, 28*28, nil, mc)

@@ -41,6 +41,16 @@ type LowRank struct {
 	Frobenius   float64 `mapstructure:"frobenius" json:"frobenius"`     // coefficient of ‖UV‖²_F
 	Kronecker   float64 `mapstructure:"kronecker" json:"kronecker"`     // coefficient of ‖U‖²_F‖V‖²_F
 	L2          float64 `mapstructure:"l2" json:"l2"`                   // coefficient of ‖U‖²_F + ‖V‖²_F
+	// Schedule: none (default: low-rank from the start), warmup (Pufferfish: WarmupEpochs
+	// full-rank, then factorize by SVD at the rank rule) or auto (Cuttlefish: full-rank until
+	// every layer's stable rank settles, then factorize at ranks chosen from them).
+	Schedule      string  `mapstructure:"schedule" json:"schedule"`
+	WarmupEpochs  int     `mapstructure:"warmup_epochs" json:"warmup_epochs"`
+	AutoWindow    int     `mapstructure:"auto_window" json:"auto_window"`         // default 15
+	AutoThreshold float64 `mapstructure:"auto_threshold" json:"auto_threshold"`   // default 0.1
+	AutoScaler    float64 `mapstructure:"auto_scaler" json:"auto_scaler"`         // default 2.5
+	AutoMinEpochs int     `mapstructure:"auto_min_epochs" json:"auto_min_epochs"` // default auto_window
+	AutoMaxEpochs int     `mapstructure:"auto_max_epochs" json:"auto_max_epochs"` // default train.epochs − 1
 }
 
 // Data selects the dataset.
@@ -80,8 +90,9 @@ type Scheduler struct {
 // Default is the configuration every file starts from.
 func Default() Config {
 	return Config{
-		Model:     Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default"},
-		LowRank:   LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none"},
+		Model: Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default"},
+		LowRank: LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
+			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
 		Data:      Data{Dataset: "fashion-mnist"},
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
@@ -231,6 +242,25 @@ func (c Config) Validate() error {
 	if c.Scheduler.WarmupEpochs >= c.Train.Epochs && c.Scheduler.WarmupEpochs > 0 {
 		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d leaves no epoch after warm-up (train.epochs %d)", c.Scheduler.WarmupEpochs, c.Train.Epochs))
 	}
+	p = append(p, oneOf("lowrank.schedule", c.LowRank.Schedule, "none", "warmup", "auto")...)
+	l := c.LowRank
+	if l.Schedule != "none" && c.Model.Method != "low_rank" {
+		p = append(p, fmt.Sprintf("lowrank.schedule: %s switches to a low-rank model; set model.method low_rank", l.Schedule))
+	}
+	if l.Schedule != "none" && c.Model.Init == "spectral" {
+		p = append(p, "model.init: spectral initialization does not apply with a warm-up schedule (the switch decomposes the trained model)")
+	}
+	if l.Schedule == "warmup" && (l.WarmupEpochs < 1 || l.WarmupEpochs >= c.Train.Epochs) {
+		p = append(p, fmt.Sprintf("lowrank.warmup_epochs: %d must be in [1, train.epochs − 1 = %d]", l.WarmupEpochs, c.Train.Epochs-1))
+	}
+	if l.Schedule == "auto" {
+		if l.AutoWindow < 2 || l.AutoThreshold <= 0 || l.AutoScaler <= 0 {
+			p = append(p, "lowrank.auto_*: auto_window must be ≥ 2, auto_threshold and auto_scaler positive")
+		}
+		if lo, hi := c.AutoMinEpochs(), c.AutoMaxEpochs(); lo > hi || hi >= c.Train.Epochs {
+			p = append(p, fmt.Sprintf("lowrank.auto_min_epochs %d and auto_max_epochs %d must satisfy min ≤ max < train.epochs (%d)", lo, hi, c.Train.Epochs))
+		}
+	}
 	if want, ok := modelData[c.Model.Name]; ok && !contains(want, c.Data.Dataset) {
 		p = append(p, fmt.Sprintf("data.dataset: model %s takes %s, not %s", c.Model.Name, strings.Join(want, " or "), c.Data.Dataset))
 	}
@@ -314,4 +344,21 @@ func (c Config) Regularizer() lowrank.Regularizer {
 		}
 	}
 	return r
+}
+
+// AutoMinEpochs is the fewest full-rank epochs before an automatic switch (default the window).
+func (c Config) AutoMinEpochs() int {
+	if c.LowRank.AutoMinEpochs > 0 {
+		return c.LowRank.AutoMinEpochs
+	}
+	return c.LowRank.AutoWindow
+}
+
+// AutoMaxEpochs is the most full-rank epochs before the automatic switch is forced (default
+// train.epochs − 1).
+func (c Config) AutoMaxEpochs() int {
+	if c.LowRank.AutoMaxEpochs > 0 {
+		return c.LowRank.AutoMaxEpochs
+	}
+	return c.Train.Epochs - 1
 }

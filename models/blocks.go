@@ -34,6 +34,20 @@ type base struct {
 	denseNames []string            // per factorized layer: the dense model's name for it
 	lowPaths   []string            // per factorized layer: its own path
 	rename     func(string) string // low-rank parameter name → dense name; nil is identity
+	ranks      map[string]int64    // Config.Ranks
+}
+
+// layerRank applies Config.Ranks to a layer about to be built under name: whether to
+// factorize it and with which rank rule.
+func (b *base) layerRank(name string, factorize bool, rank lowrank.Rank) (bool, lowrank.Rank) {
+	r, ok := b.ranks[b.DenseName(name)]
+	if !factorize || !ok {
+		return factorize, rank
+	}
+	if r <= 0 {
+		return false, rank
+	}
+	return true, lowrank.Rank{Rule: lowrank.FixedRank, Rank: r}
 }
 
 // addFactorized records a factorized layer registered under path.
@@ -135,6 +149,7 @@ func newDenseLinear(p *nn.Path, in, out int64, bias bool) (*linear, error) {
 // vectors it maps per example.
 func (b *base) addLinear(p *nn.Path, in, out, tokens int64, factorize bool, rank lowrank.Rank, bias bool) (*linear, error) {
 	name := pathName(p)
+	factorize, rank = b.layerRank(name, factorize, rank)
 	if !factorize {
 		l, err := newDenseLinear(p, in, out, bias)
 		if err != nil {
@@ -230,6 +245,7 @@ func (s convSpec) outSize() (int64, int64) {
 // addConv builds a dense conv (initialized by wInit, bias zero) or a factorized one under p.
 func (b *base) addConv(p *nn.Path, s convSpec, factorize bool, cfg lowrank.ConvConfig, wInit func(out, kh, kw int64) func(*ts.Tensor) error) (*conv, error) {
 	name := pathName(p)
+	factorize, cfg.Rank = b.layerRank(name, factorize, cfg.Rank)
 	s.stride = max(s.stride, 1)
 	shape := fmt.Sprintf("%d→%d k%d s%d", s.in, s.out, s.k, s.stride)
 	if !factorize {

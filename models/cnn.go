@@ -23,6 +23,7 @@ var _ Model = (*CNN)(nil)
 // NewCNN builds the CNN under p.
 func NewCNN(p *nn.Path, cfg Config) (*CNN, error) {
 	m := &CNN{}
+	m.ranks = cfg.Ranks
 	f := func(i int) bool { return cfg.Method == LowRank && i >= cfg.HybridStart }
 	cc := convConfig(cfg, cfg.Rank)
 	c1, err := m.addConv(p.Sub("conv1"), convSpec{in: 1, out: 32, k: 5, padding: 2, h: 28, w: 28, bias: true}, f(0), cc, kaimingUniformConv)

@@ -60,6 +60,7 @@ var _ Model = (*CharLSTM)(nil)
 func NewCharLSTM(p *nn.Path, lc LSTMConfig, cfg Config) (*CharLSTM, error) {
 	lc = lc.withDefaults()
 	m := &CharLSTM{cfg: lc}
+	m.ranks = cfg.Ranks
 	var err error
 	if m.embed, err = param(p.Sub("encoder"), "weight", []int64{lc.Vocab, lc.Embed}, true, normalInit(1)); err != nil {
 		return nil, err

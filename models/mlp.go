@@ -28,6 +28,7 @@ func NewMLP(p *nn.Path, in int64, hidden []int64, cfg Config) (*MLP, error) {
 		hidden = DefaultMLPHidden
 	}
 	m := &MLP{steps: []step{flattenStep}}
+	m.ranks = cfg.Ranks
 	prev := in
 	for i, h := range hidden {
 		l, err := m.addLinear(p.Sub("layers").Sub(strconv.Itoa(i)), prev, h, 1, cfg.Method == LowRank && i >= cfg.HybridStart, cfg.Rank, true)

@@ -102,6 +102,10 @@ type Config struct {
 	HybridBlock, HybridLayer int
 	Classes                  int64 // default 10
 	LSTMImpl                 lowrank.LSTMImpl
+	// Ranks overrides the rank rule per layer, keyed by the layer's dense name (as
+	// DenseNames lists them): a positive rank is used as is, 0 keeps the layer dense. Automatic
+	// rank selection fills it.
+	Ranks map[string]int64
 }
 
 func (c Config) classes() int64 {

@@ -183,3 +183,23 @@ func TestHybrid(t *testing.T) {
 		t.Errorf("Factorized() lists %d layers, want %d", len(m.Factorized()), factorized)
 	}
 }
+
+func TestPerLayerRanks(t *testing.T) {
+	m := build(t, func(p *nn.Path) (models.Model, error) {
+		return models.NewCNN(p, models.Config{Method: models.LowRank, Ranks: map[string]int64{"conv2": 7, "fc1": 0}})
+	})
+	got := map[string]string{}
+	for _, l := range m.Layers() {
+		got[l.Name] = fmt.Sprintf("%s/%d", l.Type, l.Rank)
+	}
+	// conv1 keeps the rule (ratio 0.2: floor(0.2·min(32·5, 1·5)) = 1), conv2 takes 7, fc1 stays dense.
+	want := map[string]string{"conv1": "LowRankConv2d/spatial/1", "conv2": "LowRankConv2d/spatial/7", "fc1": "Linear/0", "fc2": "Linear/0"}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %s, want %s", k, got[k], w)
+		}
+	}
+	if len(m.Factorized()) != 2 {
+		t.Errorf("%d factorized layers, want 2", len(m.Factorized()))
+	}
+}

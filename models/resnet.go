@@ -55,6 +55,7 @@ func NewResNet(p *nn.Path, depth int, cfg Config) (*ResNet, error) {
 		momentum = 0
 	}
 	m := &ResNet{}
+	m.ranks = cfg.Ranks
 	var err error
 	size := int64(32)
 	head := p.Sub("head")

@@ -88,6 +88,7 @@ func NewTransformer(p *nn.Path, tc TransformerConfig, cfg Config) (*Transformer,
 		return nil, fmt.Errorf("transformer: embedding %d is not divisible by %d heads", tc.Embed, tc.Heads)
 	}
 	m := &Transformer{cfg: tc}
+	m.ranks = cfg.Ranks
 	if cfg.Method == LowRank {
 		// The reference's low-rank encoder is a Sequential ("transformer_encoder.<i>"), its
 		// original a TransformerEncoder ("transformer_encoder.layers.<i>").

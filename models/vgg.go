@@ -49,6 +49,7 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 	}
 	const hidden = 512
 	m := &VGG{}
+	m.ranks = cfg.Ranks
 	feat, cls := p.Sub("feature_layers"), p.Sub("classifier")
 	in, size, idx, layer := int64(3), int64(32), 0, 0
 	lowRank := cfg.Method == LowRank

@@ -83,6 +83,7 @@ func NewViT(p *nn.Path, vc ViTConfig, cfg Config) (*ViT, error) {
 	n := (vc.Image / vc.Patch) * (vc.Image / vc.Patch)
 	tokens := n + 1
 	m := &ViT{cfg: vc, inner: vc.Heads * vc.DimHead, patches: n}
+	m.ranks = cfg.Ranks
 	var err error
 	pd := vc.Channels * vc.Patch * vc.Patch
 	if m.patch, err = m.addLinear(p.Sub("to_patch_embedding").Sub("1"), pd, vc.Dim, n, false, cfg.Rank, true); err != nil {

@@ -18,11 +18,42 @@ import (
 // and the configuration). It is written beside the old one and swapped in by renames, so a
 // crash leaves either the old or the new checkpoint whole.
 type trainerState struct {
-	Progress Progress      `json:"progress"`
-	Config   config.Config `json:"config"`
+	Progress Progress         `json:"progress"`
+	Config   config.Config    `json:"config"`
+	Phase    string           `json:"phase"`             // dense (warm-up) or low_rank
+	Ranks    map[string]int64 `json:"ranks,omitempty"`   // per-layer ranks chosen at an automatic switch
+	Tracker  *rankTracker     `json:"tracker,omitempty"` // stable-rank history of an automatic warm-up
 }
 
-func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, p Progress, cfg config.Config) error {
+const (
+	phaseDense   = "dense"
+	phaseLowRank = "low_rank"
+)
+
+// readTrainerState reads a checkpoint's trainer.json (or the previous checkpoint's after a
+// crash between the two renames).
+func readTrainerState(dir string) (trainerState, error) {
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		if _, err := os.Stat(dir + ".old"); err != nil {
+			return trainerState{}, fmt.Errorf("no checkpoint to resume from in %s (runs write one after every epoch)", filepath.Dir(dir))
+		}
+		dir += ".old"
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "trainer.json"))
+	if err != nil {
+		return trainerState{}, err
+	}
+	var st trainerState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return trainerState{}, fmt.Errorf("%s: %w", filepath.Join(dir, "trainer.json"), err)
+	}
+	if st.Phase == "" {
+		st.Phase = phaseLowRank
+	}
+	return st, nil
+}
+
+func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, st trainerState, cfg config.Config) error {
 	tmp, old := dir+".tmp", dir+".old"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -36,7 +67,8 @@ func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, p Progress
 	if err := checkpoint.Save(filepath.Join(tmp, "optimizer.pt"), optState); err != nil {
 		return err
 	}
-	raw, err := json.MarshalIndent(trainerState{Progress: p, Config: cfg}, "", "  ")
+	st.Config = cfg
+	raw, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -68,13 +100,9 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 			return nil, fmt.Errorf("no checkpoint to resume from in %s (runs write one after every epoch)", filepath.Dir(dir))
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "trainer.json"))
+	st, err := readTrainerState(dir)
 	if err != nil {
 		return nil, err
-	}
-	var st trainerState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "trainer.json"), err)
 	}
 	weights, err := checkpoint.Load(filepath.Join(dir, "model.pt"))
 	if err != nil {

@@ -153,8 +153,10 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 	}
 	if o.Resume != nil {
 		p = o.Resume.Progress
-		if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
-			return nil, fmt.Errorf("resume: %w", err)
+		if len(o.Resume.OptimizerState) > 0 { // empty: a fresh optimizer (after a switch)
+			if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
+				return nil, fmt.Errorf("resume: %w", err)
+			}
 		}
 	}
 	save := func(kind string) error {

@@ -3,10 +3,13 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/sirupsen/logrus"
@@ -30,10 +33,18 @@ type Result struct {
 
 // Run trains the experiment cfg describes: it opens the data, builds the model (spectrally
 // initialized with model.init spectral) and fits it, writing the resolved configuration
-// (config.json) and per-epoch metrics (metrics.jsonl, metrics.csv) into cfg.Train.OutputDir.
+// (config.json), per-epoch metrics (metrics.jsonl, metrics.csv) and checkpoints into
+// cfg.Train.OutputDir.
 //
-// With resume, the run continues from cfg.Train.OutputDir's last checkpoint: same weights,
-// optimizer state, data order and random draws, so it ends as the uninterrupted run would have.
+// With lowrank.schedule warmup or auto the run starts full-rank; after lowrank.warmup_epochs
+// (warmup), or once every factorizable layer's stable rank has settled (auto, Cuttlefish; the
+// ranks are logged to stable_ranks.jsonl), the trained dense model is factorized by SVD (at the
+// rank rule, or at ranks chosen from the stable ranks) and training continues low-rank with a
+// fresh optimizer.
+//
+// With resume, the run continues from cfg.Train.OutputDir's last checkpoint, in whichever phase
+// it was: same weights, optimizer state, data order and random draws, so it ends as the
+// uninterrupted run would have.
 func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume bool, progress io.Writer) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -49,58 +60,197 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	}
 	defer backend.LockThread()()
 	backend.ManualSeed(int64(cfg.Train.Seed))
-	vs := nn.NewVarStore(device)
-	model, err := cfg.Build(vs.Root(), "")
-	if err != nil {
-		return nil, err
+	dir := cfg.Train.OutputDir
+	last := filepath.Join(dir, "checkpoints", "last")
+	st := trainerState{Phase: phaseLowRank}
+	if cfg.LowRank.Schedule != "none" {
+		st.Phase = phaseDense
 	}
-	var from *Resume
 	if resume {
-		if from, err = loadCheckpoint(filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), vs); err != nil {
+		if st, err = readTrainerState(last); err != nil {
 			return nil, err
-		}
-		log.WithFields(logrus.Fields{"epoch": from.Progress.Epoch, "step": from.Progress.Step}).Info("resuming")
-	} else if cfg.Model.Init == "spectral" {
-		reports, err := models.SpectralInit(model, vs, func(p *nn.Path) (models.Model, error) { return cfg.Build(p, "original") })
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range reports {
-			log.WithFields(logrus.Fields{"layer": r.Name, "rank": r.Rank, "energy_kept": round(r.Energy)}).Debug("spectral init")
 		}
 	}
-	res := &Result{Dir: cfg.Train.OutputDir, Cost: model.Cost()}
-	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	resolved, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := checkpoint.WriteFileAtomic(filepath.Join(res.Dir, "config.json"), append(resolved, '\n')); err != nil {
+	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), append(resolved, '\n')); err != nil {
 		return nil, err
 	}
-	mw, err := newMetricsWriter(res.Dir, resume)
+	mw, err := newMetricsWriter(dir, resume)
 	if err != nil {
 		return nil, err
 	}
 	defer mw.Close()
-	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
-		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
-		"device": cfg.Train.Device, "threads": backend.Threads(), "dir": res.Dir}).Info("training")
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
-		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log,
+		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
 		Perplexity: cfg.Data.Dataset == "wikitext2",
 		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
 		OnEpoch:   mw.Write,
-		Resume:    from,
-		Progress:  progress,
-		Checkpoint: func(kind string, p Progress, optState map[string]*ts.Tensor) error {
-			return saveCheckpoint(filepath.Join(res.Dir, "checkpoints", kind), vs.NamedVariables(), optState, p, cfg)
-		},
 	}
-	res.History, err = Fit(ctx, model, vs, splits.Train, splits.Test, o)
+	save := func(vs *nn.VarStore, st *trainerState) func(string, Progress, map[string]*ts.Tensor) error {
+		return func(kind string, p Progress, optState map[string]*ts.Tensor) error {
+			st.Progress = p
+			return saveCheckpoint(filepath.Join(dir, "checkpoints", kind), vs.NamedVariables(), optState, *st, cfg)
+		}
+	}
+	res := &Result{Dir: dir}
+	var from *Resume
+	var low models.Model
+	var lvs *nn.VarStore
+	if st.Phase == phaseDense {
+		dvs := nn.NewVarStore(device)
+		dense, err := cfg.Build(dvs.Root(), "original")
+		if err != nil {
+			return nil, err
+		}
+		if resume {
+			if from, err = loadCheckpoint(last, dvs); err != nil {
+				return nil, err
+			}
+		}
+		if low, lvs, from, err = warmUp(ctx, cfg, log, o, dense, dvs, splits, &st, from, save, dir); err != nil {
+			res.History = historyOf(from)
+			return res, err
+		}
+	} else {
+		lvs = nn.NewVarStore(device)
+		mc := cfg
+		if low, err = buildWithRanks(mc, lvs, st.Ranks); err != nil {
+			return nil, err
+		}
+		if resume {
+			if from, err = loadCheckpoint(last, lvs); err != nil {
+				return nil, err
+			}
+		} else if cfg.Model.Init == "spectral" {
+			reports, err := models.SpectralInit(low, lvs, func(p *nn.Path) (models.Model, error) { return cfg.Build(p, "original") })
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range reports {
+				log.WithFields(logrus.Fields{"layer": r.Name, "rank": r.Rank, "energy_kept": round(r.Energy)}).Debug("spectral init")
+			}
+		}
+	}
+	res.Cost = low.Cost()
+	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
+		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
+		"device": cfg.Train.Device, "threads": backend.Threads(), "dir": dir}).Info("training")
+	o.Resume = from
+	o.Checkpoint = save(lvs, &st)
+	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
 	return res, err
+}
+
+// warmUp runs the full-rank phase and the switch, returning the low-rank model to continue with
+// and the progress it continues from.
+func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
+	splits data.Splits, st *trainerState, from *Resume,
+	save func(*nn.VarStore, *trainerState) func(string, Progress, map[string]*ts.Tensor) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
+	// A probe of the low-rank model names the factorizable layers.
+	pvs := nn.NewVarStore(dvs.Device())
+	probe, err := cfg.Build(pvs.Root(), "low_rank")
+	if err != nil {
+		return nil, nil, from, err
+	}
+	stopAt := cfg.LowRank.WarmupEpochs
+	var tracker *rankTracker
+	if cfg.LowRank.Schedule == "auto" {
+		stopAt = cfg.AutoMaxEpochs()
+		if st.Tracker != nil {
+			tracker = st.Tracker
+			if _, tracker.dims, err = measure(probe, dvs); err != nil {
+				return nil, nil, from, err
+			}
+			tracker.det = lowrank.SwitchDetector{Window: cfg.LowRank.AutoWindow, Threshold: cfg.LowRank.AutoThreshold, Scaler: cfg.LowRank.AutoScaler}
+			tracker.replay()
+		} else if tracker, err = newRankTracker(probe, dvs, cfg); err != nil {
+			return nil, nil, from, err
+		}
+		st.Tracker = tracker
+	}
+	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "schedule": cfg.LowRank.Schedule, "params": dense.Cost().Params,
+		"until_epoch": stopAt}).Info("full-rank warm-up")
+	do := o
+	do.Epochs = stopAt
+	do.Resume = from
+	do.Checkpoint = save(dvs, st)
+	do.OnEpoch = func(m EpochMetrics) error {
+		if err := o.OnEpoch(m); err != nil {
+			return err
+		}
+		if tracker == nil {
+			return nil
+		}
+		ranks, _, err := measure(probe, dvs)
+		if err != nil {
+			return err
+		}
+		if err := appendJSONLine(filepath.Join(dir, "stable_ranks.jsonl"), map[string]any{"epoch": m.Epoch, "stable_ranks": ranks}); err != nil {
+			return err
+		}
+		if tracker.observe(m.Epoch, ranks) && m.Epoch >= cfg.AutoMinEpochs() {
+			return errSwitch
+		}
+		return nil
+	}
+	hist, err := Fit(ctx, dense, dvs, splits.Train, splits.Test, do)
+	if err != nil && !errors.Is(err, errSwitch) {
+		return nil, nil, &Resume{Progress: Progress{History: hist}}, err
+	}
+	// The switch: factorize the trained dense model.
+	ranks := map[string]int64(nil)
+	var keptDense []string
+	if tracker != nil {
+		ranks = tracker.ranks()
+		for n, r := range ranks {
+			if r == 0 {
+				keptDense = append(keptDense, n)
+			}
+		}
+		sort.Strings(keptDense)
+	}
+	lvs := nn.NewVarStore(dvs.Device())
+	low, err := buildWithRanks(cfg, lvs, ranks)
+	if err != nil {
+		return nil, nil, from, err
+	}
+	var reports []models.LayerReport
+	backend.NoGrad(func() { reports, err = models.Decompose(low, lvs.NamedVariables(), dvs.NamedVariables()) })
+	if err != nil {
+		return nil, nil, from, err
+	}
+	log.WithFields(logrus.Fields{"epoch": len(hist), "params": low.Cost().Params}).Info("switched to low rank")
+	logRanks(log, reports, keptDense)
+	st.Phase, st.Ranks, st.Tracker = phaseLowRank, ranks, tracker
+	p := Progress{Epoch: len(hist), History: hist}
+	if o.Perplexity {
+		p.Best = math.Inf(1) // "best" restarts with the low-rank model
+	}
+	if err := save(lvs, st)("last", p, map[string]*ts.Tensor{}); err != nil {
+		return nil, nil, from, err
+	}
+	return low, lvs, &Resume{Progress: p}, nil
+}
+
+// buildWithRanks builds the low-rank model, with per-layer ranks when given.
+func buildWithRanks(cfg config.Config, vs *nn.VarStore, ranks map[string]int64) (models.Model, error) {
+	if ranks == nil {
+		return cfg.Build(vs.Root(), "")
+	}
+	return cfg.BuildRanks(vs.Root(), ranks)
+}
+
+func historyOf(r *Resume) []EpochMetrics {
+	if r == nil {
+		return nil
+	}
+	return r.Progress.History
 }
 
 // metricsWriter writes each epoch to metrics.jsonl and metrics.csv: afresh for a new run,
