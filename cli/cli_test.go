@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -120,5 +121,34 @@ func TestSIGINTWritesCheckpointAndExitsCleanly(t *testing.T) {
 	}
 	if _, err := execute(t, "eval", "-c", "fashionmnist-cnn-lowrank", "--checkpoint", dir); err == nil || !strings.Contains(err.Error(), "does not fit the model") {
 		t.Errorf("eval of another model's checkpoint: %v", err)
+	}
+}
+
+func TestSummaryOfAutoRanks(t *testing.T) {
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "checkpoints", "last")
+	os.MkdirAll(ck, 0o755)
+	os.WriteFile(filepath.Join(ck, "trainer.json"), []byte(`{"phase": "low_rank", "ranks": {"conv2": 7, "fc1": 0}}`), 0o644)
+	out, err := execute(t, "summary", "-c", "fashionmnist-cnn-lowrank-auto", "--run", dir, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		LowRank struct {
+			Layers []struct {
+				Name, Type string
+				Rank       int64
+			}
+		} `json:"low_rank"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range s.LowRank.Layers {
+		got[l.Name] = fmt.Sprintf("%s/%d", l.Type, l.Rank)
+	}
+	if got["conv2"] != "LowRankConv2d/spatial/7" || got["fc1"] != "Linear/0" {
+		t.Errorf("layers %v", got)
 	}
 }

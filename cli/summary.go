@@ -11,12 +11,14 @@ import (
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/models"
+	"github.com/lowrank-dev/lowrank/train"
 )
 
 // summary prints a model's layers, full-rank and low-rank side by side.
 type summary struct {
 	cfg    configFlags
 	asJSON bool
+	runDir string
 }
 
 func newSummary() *summary { return &summary{} }
@@ -30,6 +32,7 @@ func (s *summary) command() *cobra.Command {
 	}
 	s.cfg.register(c)
 	c.Flags().BoolVar(&s.asJSON, "json", false, "print JSON (exact integer counts)")
+	c.Flags().StringVar(&s.runDir, "run", "", "a run folder whose automatic schedule chose per-layer ranks: show that model")
 	return c
 }
 
@@ -47,11 +50,23 @@ func (s *summary) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	var ranks map[string]int64
+	if s.runDir != "" {
+		if ranks, err = train.ChosenRanks(s.runDir); err != nil {
+			return err
+		}
+	}
 	defer backend.LockThread()()
 	var out []modelSummary
 	for _, method := range []string{"original", "low_rank"} {
 		vs := nn.NewVarStore(gotch.CPU)
-		m, err := c.Build(vs.Root(), method)
+		var m models.Model
+		var err error
+		if method == "low_rank" && ranks != nil {
+			m, err = c.BuildRanks(vs.Root(), ranks)
+		} else {
+			m, err = c.Build(vs.Root(), method)
+		}
 		if err != nil {
 			return fmt.Errorf("%s model: %w", method, err)
 		}

@@ -119,3 +119,13 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 	}
 	return &Resume{Progress: st.Progress, OptimizerState: optState}, nil
 }
+
+// ChosenRanks returns the per-layer ranks an automatic schedule chose in the run folder dir
+// (nil when the run chose none).
+func ChosenRanks(dir string) (map[string]int64, error) {
+	st, err := readTrainerState(filepath.Join(dir, "checkpoints", "last"))
+	if err != nil {
+		return nil, err
+	}
+	return st.Ranks, nil
+}
