@@ -124,3 +124,14 @@ func TestPatchPathSub(t *testing.T) {
 		t.Error("a second patch must fail: the source no longer reads as expected")
 	}
 }
+
+func TestFreeInplaceHandles(t *testing.T) {
+	src := "func(ts *Tensor) Add_(other *Tensor)(err error) { \n  ptr := &new([8]lib.Ctensor)[0]\n  if err = TorchErr(); err != nil {\n    return err\n  }\n  ts.ctensor = *ptr\n  \n  return err\n}\n"
+	got, n := freeInplaceHandles(src)
+	if n != 1 || !strings.Contains(got, "lib.AtFree(ts.ctensor)") || strings.Index(got, "AtFree") > strings.Index(got, "ts.ctensor = *ptr") {
+		t.Fatalf("patched %d:\n%s", n, got)
+	}
+	if strings.Index(got, "return err\n  }") > strings.Index(got, "AtFree") {
+		t.Error("the old handle must be freed only after the error check")
+	}
+}

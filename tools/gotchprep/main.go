@@ -21,11 +21,15 @@
 //  5. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
 //     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
 //     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
-//  6. nn.Path.Sub appends the new element to its parent's path slice, so two sub-paths of one
+//  6. Generated in-place ops (x.Add_, x.DivScalar_, ...) store the new handle C returns over the
+//     old one without freeing it; the leaked handle keeps the tensor's storage alive after the
+//     tensor is dropped (an Adam step leaked every temporary: out of memory within epochs). The
+//     old handle is freed.
+//  7. nn.Path.Sub appends the new element to its parent's path slice, so two sub-paths of one
 //     parent can share a backing array: creating the second overwrites the first's last name,
 //     and its variables land under the sibling's name (gotch then renames the clash "x__12").
 //     Sub copies the slice instead.
-//  7. nn/lowrank_ext.go is added: VarStore.NamedVariables, the store's own tensors by name.
+//  8. nn/lowrank_ext.go is added: VarStore.NamedVariables, the store's own tensors by name.
 //     VarStore.Variables returns struct copies of them, which dangle (and crash) once the store
 //     is garbage-collected while the copies are still in use.
 //

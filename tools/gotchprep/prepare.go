@@ -22,7 +22,7 @@ type config struct {
 }
 
 // patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
-const patchLevel = "9"
+const patchLevel = "10"
 
 func (c config) validate() error {
 	var errs []error
@@ -76,6 +76,10 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	inplace, err := rewriteGoFiles(filepath.Join(tmp, "ts"), freeInplaceHandles)
+	if err != nil {
+		return err
+	}
 	ints, err := patchCIntReads(lib)
 	if err != nil {
 		return err
@@ -98,7 +102,8 @@ func run(c config) error {
 	if err := os.Rename(tmp, c.dst); err != nil {
 		return err
 	}
-	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays and %d C int reads fixed\n", c.dst, len(disabled), patched, ints)
+	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays, %d in-place handles and %d C int reads fixed\n",
+		c.dst, len(disabled), patched, inplace, ints)
 	return nil
 }
 

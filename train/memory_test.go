@@ -1,0 +1,74 @@
+package train
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/models"
+)
+
+func rssMB(t *testing.T) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	defer f.Close()
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kb int64
+			fmt.Sscanf(rest, "%d", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// Training steps must not grow memory. Before gotch's in-place ops freed the handles they
+// replace, every Adam step leaked its temporaries: 11 MB a step for this 1.7M-parameter CNN.
+func TestOptimizerStepsKeepMemoryFlat(t *testing.T) {
+	defer backend.LockThread()()
+	vs := nn.NewVarStore(gotch.CPU)
+	m, err := models.NewCNN(vs.Root(), models.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := ts.Randn([]int64{16, 1, 28, 28}, gotch.Float, gotch.CPU)
+	y, _ := ts.Randint(10, []int64{16}, gotch.Int64, gotch.CPU)
+	for _, name := range []string{"adam", "adamw", "rmsprop", "sgd"} {
+		opt, err := newOptimizer(Optimizer{Name: name, Momentum: 0.9, WeightDecay: 1e-4}, vs, 1e-4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := func() {
+			logits, _ := m.Forward(x, true)
+			loss, _ := logits.CrossEntropyLoss(y, ts.None, 1, -100, 0, false)
+			if err := opt.BackwardStep(loss); err != nil {
+				t.Fatal(err)
+			}
+			loss.MustDrop()
+			logits.MustDrop()
+		}
+		for i := 0; i < 5; i++ { // buffers and allocator caches settle
+			step()
+		}
+		runtime.GC()
+		before := rssMB(t)
+		for i := 0; i < 40; i++ {
+			step()
+		}
+		runtime.GC()
+		// A leak of the parameters' size per step would add 40 × 6.7 MB.
+		if grew := rssMB(t) - before; grew > 60 {
+			t.Errorf("%s: RSS grew %d MB over 40 steps", name, grew)
+		}
+	}
+}
