@@ -94,7 +94,7 @@ type quietWriter struct{}
 
 func (quietWriter) Write(p []byte) (int, error) { return len(p), nil }
 
-// nanAfter poisons the logits once armed.
+// nanAfter wraps a model and poisons its logits once armed.
 type nanAfter struct {
 	models.Model
 	armed *bool
