@@ -49,6 +49,9 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	if f := cmd.Flag("threads"); f != nil && f.Changed {
+		fmt.Sscan(f.Value.String(), &cfg.Train.Threads) // --threads wins over train.threads
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := train.Run(ctx, cfg, logrus.StandardLogger(), c.resume != "", cmd.ErrOrStderr())
