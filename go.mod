@@ -1,6 +1,6 @@
 module github.com/lowrank-dev/lowrank
 
-go 1.26.8
+go 1.24
 
 require (
 	github.com/go-viper/mapstructure/v2 v2.5.0

@@ -41,7 +41,6 @@ apt_ensure() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-arch=$(gcc -print-multiarch 2>/dev/null || dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 pkgs=(g++ binutils dataset-fashion-mnist)
 [ $want_test = 1 ] && pkgs+=(python3-torch)
 if [ -n "${LIBTORCH:-}" ]; then
@@ -49,10 +48,12 @@ if [ -n "${LIBTORCH:-}" ]; then
   include="$LIBTORCH/include"; libdir="$LIBTORCH/lib"
 else
   pkgs+=(libtorch-dev libopenblas0-openmp)
-  include=/usr/include; libdir="/usr/lib/$arch"
 fi
 command -v dpkg-query >/dev/null && apt_ensure "${pkgs[@]}"
 command -v g++ >/dev/null || die "g++ is needed to build gotch's C++ wrappers: install it and re-run"
+# The multiarch triplet (x86_64-linux-gnu, aarch64-linux-gnu) names Debian's library folder.
+arch=$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")
+[ -n "${LIBTORCH:-}" ] || { include=/usr/include; libdir="/usr/lib/$arch"; }
 
 vh="$include/torch/csrc/api/include/torch/version.h"
 [ -f "$vh" ] || die "no libtorch headers at $include (missing $vh)"
