@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/sirupsen/logrus"
@@ -122,5 +121,3 @@ func logRanks(log logrus.FieldLogger, reports []models.LayerReport, dense []stri
 		log.WithField("layer", n).Info("kept dense (its rank would not save anything)")
 	}
 }
-
-var _ = filepath.Join
