@@ -48,7 +48,9 @@ func Describe() Info {
 // Threads returns libtorch's intra-op thread count.
 func Threads() int { return lib.AtGetNumThreads() }
 
-// SetThreads sets libtorch's intra-op thread count; n <= 0 means one per CPU core.
+// SetThreads sets libtorch's intra-op thread count; n <= 0 means one per CPU core. The count
+// is an OpenMP setting of the calling OS thread: call it from the locked thread that runs the
+// model (see LockThread).
 func SetThreads(n int) {
 	if n <= 0 {
 		n = runtime.NumCPU()

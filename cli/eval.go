@@ -59,6 +59,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer backend.LockThread()()
+	backend.SetThreads(cfg.Train.Threads)
 	vs := nn.NewVarStore(device)
 	model, err := cfg.Build(vs.Root(), "")
 	if err != nil {

@@ -53,12 +53,13 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	if err != nil {
 		return nil, err
 	}
-	backend.SetThreads(cfg.Train.Threads)
 	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Dir, cfg.Data.Limit)
 	if err != nil {
 		return nil, err
 	}
 	defer backend.LockThread()()
+	// After locking: the intra-op thread count is an OpenMP setting of the calling OS thread.
+	backend.SetThreads(cfg.Train.Threads)
 	backend.ManualSeed(int64(cfg.Train.Seed))
 	dir := cfg.Train.OutputDir
 	last := filepath.Join(dir, "checkpoints", "last")
