@@ -238,10 +238,6 @@ type convSpec struct {
 	bias                        bool
 }
 
-func (s convSpec) outSize() (int64, int64) {
-	return lowrank.ConvOutSize(s.h, s.k, s.stride, s.padding, 1), lowrank.ConvOutSize(s.w, s.k, s.stride, s.padding, 1)
-}
-
 // addConv builds a dense conv (initialized by wInit, bias zero) or a factorized one under p.
 func (b *base) addConv(p *nn.Path, s convSpec, factorize bool, cfg lowrank.ConvConfig, wInit func(out, kh, kw int64) func(*ts.Tensor) error) (*conv, error) {
 	name := pathName(p)

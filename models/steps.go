@@ -35,8 +35,6 @@ func linearStep(l *linear) step {
 
 func reluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x.Relu(false)) }
 
-func geluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x.Gelu("none", false)) }
-
 func flattenStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
 	return s.Keep(x.Flatten(1, -1, false))
 }

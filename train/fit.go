@@ -140,7 +140,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		return nil, err
 	}
 	if trainSet.Len() == 0 || testSet.Len() == 0 {
-		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", errEmpty, trainSet.Len(), testSet.Len())
+		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", data.ErrEmpty, trainSet.Len(), testSet.Len())
 	}
 	defer backend.LockThread()()
 	opt, err := newOptimizer(o.Optimizer, vs, o.Schedule.At(0))
@@ -242,8 +242,6 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 	}
 	return p.History, nil
 }
-
-var errEmpty = errors.New("a dataset split is empty")
 
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
@@ -363,7 +361,7 @@ func evaluate(model models.Model, set data.Source, batchSize int, device gotch.D
 // Evaluate returns the mean cross-entropy and metric (accuracy, or perplexity) of model on set.
 func Evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, perplexity bool) (loss, metric float64, err error) {
 	if set.Len() == 0 {
-		return 0, 0, errEmpty
+		return 0, 0, data.ErrEmpty
 	}
 	if device.Name == "" {
 		device = gotch.CPU

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch/nn"
@@ -326,9 +325,4 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 	}
 	o.step = step.Int64Values()[0]
 	return nil
-}
-
-// String names the optimizer.
-func (o *optimizer) String() string {
-	return o.kind + "(lr=" + strconv.FormatFloat(o.lr, 'g', -1, 64) + ")"
 }

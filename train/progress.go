@@ -19,7 +19,7 @@ type progress struct {
 	drawn    time.Time
 }
 
-// ProgressTo reports progress to w; nil disables it.
+// newProgress reports an epoch's progress to w; nil w disables it.
 func newProgress(w io.Writer, epoch, total int) *progress {
 	if w == nil {
 		return nil

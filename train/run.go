@@ -120,8 +120,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 		}
 	} else {
 		lvs = nn.NewVarStore(device)
-		mc := cfg
-		if low, err = buildWithRanks(mc, lvs, st.Ranks); err != nil {
+		if low, err = buildWithRanks(cfg, lvs, st.Ranks); err != nil {
 			return nil, err
 		}
 		if resume {
