@@ -112,7 +112,7 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, o := range orig {
-		d, s := torchref.MaxDiff(merged[name].Float64Values(), f32(o.Float64Values()))
+		d, s := torchref.MaxDiff(merged[name].Float64Values(), o.Float64Values())
 		if d > 1e-5*max(1, s) {
 			t.Errorf("%s differs by %g after decompose and merge", name, d)
 		}
@@ -121,12 +121,4 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 	if _, err := execute(t, "merge", "-c", "fashionmnist-mlp-lowrank", "--from", densePT, "--out", filepath.Join(dir, "x.pt")); err == nil || !strings.Contains(err.Error(), "does not fit the model") {
 		t.Errorf("mismatched merge: %v", err)
 	}
-}
-
-func f32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
 }

@@ -64,7 +64,7 @@ func TestDecomposeMergeFullRank(t *testing.T) {
 			}
 			x := z.input(t)
 			want, got := evalForward(t, dense, x), evalForward(t, low, x)
-			diff, scale := torchref.MaxDiff(got, float32s(want))
+			diff, scale := torchref.MaxDiff(got, want)
 			if diff > 1e-4*max(1, scale) {
 				t.Errorf("decomposed model differs from the dense one by %g (outputs up to %g)", diff, scale)
 			}
@@ -79,21 +79,13 @@ func TestDecomposeMergeFullRank(t *testing.T) {
 			}
 			orig := dvs.NamedVariables()
 			for name, v := range dvs2.NamedVariables() {
-				d, s := torchref.MaxDiff(v.Float64Values(), float32s(orig[name].Float64Values()))
+				d, s := torchref.MaxDiff(v.Float64Values(), orig[name].Float64Values())
 				if d > 1e-5*max(1, s) {
 					t.Errorf("merged %s differs by %g", name, d)
 				}
 			}
 		})
 	}
-}
-
-func float32s(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
 }
 
 func TestDecomposeMismatchLeavesModelUntouched(t *testing.T) {
@@ -121,7 +113,7 @@ func TestDecomposeMismatchLeavesModelUntouched(t *testing.T) {
 		}
 	}
 	for n, v := range lvs.NamedVariables() {
-		if d, _ := torchref.MaxDiff(v.Float64Values(), float32s(before[n])); d != 0 {
+		if d, _ := torchref.MaxDiff(v.Float64Values(), before[n]); d != 0 {
 			t.Errorf("%s changed although the conversion failed", n)
 		}
 	}

@@ -112,7 +112,7 @@ func Run(t testing.TB, script string, args []string, vars map[string]*ts.Tensor,
 }
 
 // MaxDiff returns max|a−b| and max|b|.
-func MaxDiff(a []float64, b []float32) (diff, scale float64) {
+func MaxDiff[T float32 | float64](a []float64, b []T) (diff, scale float64) {
 	for i := range a {
 		diff = math.Max(diff, math.Abs(a[i]-float64(b[i])))
 		scale = math.Max(scale, math.Abs(float64(b[i])))
