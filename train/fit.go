@@ -301,18 +301,19 @@ func trainStep(model models.Model, opt *optimizer, hb data.HostBatch, o Options)
 	if err := opt.BackwardStep(total); err != nil {
 		return stepStats{}, err
 	}
-	n, c := countCorrect(logits, b.Y)
+	n, c := countCorrect(logits, hb.Y)
 	return stepStats{loss: value, targets: n, correct: c, examples: hb.Size()}, nil
 }
 
 // countCorrect compares the arg-max over dimension 1 of logits, (B, C) or (B, C, T), with the
-// targets and returns how many targets there are and how many match.
-func countCorrect(logits, y *ts.Tensor) (int, int) {
+// targets (the host batch's labels, in the same order) and returns how many targets there are
+// and how many match.
+func countCorrect(logits *ts.Tensor, t []int64) (int, int) {
 	pred, err := logits.Argmax([]int64{1}, false, false)
 	if err != nil {
 		return 0, 0
 	}
-	p, t := pred.Int64Values(true), y.Int64Values()
+	p := pred.Int64Values(true)
 	n := 0
 	for i := range p {
 		if p[i] == t[i] {
@@ -349,7 +350,7 @@ func evaluate(model models.Model, set data.Source, batchSize int, device gotch.D
 				}
 				return
 			}
-			n, c := countCorrect(logits, b.Y)
+			n, c := countCorrect(logits, hb.Y)
 			s.add(stepStats{loss: l.Float64Values(true)[0], targets: n, correct: c, examples: hb.Size()})
 			logits.MustDrop()
 			b.Drop()
