@@ -152,3 +152,14 @@ func TestSummaryOfAutoRanks(t *testing.T) {
 		t.Errorf("layers %v", got)
 	}
 }
+
+// --threads reaches libtorch on the thread that runs the command.
+func TestDoctorThreadsFlag(t *testing.T) {
+	out, err := execute(t, "doctor", "--threads", "1")
+	if err != nil || !strings.Contains(out, "intra-op threads:  1 ") {
+		t.Fatalf("doctor --threads 1: %v\n%s", err, out)
+	}
+	if _, err := execute(t, "doctor", "--threads", "-2"); err == nil {
+		t.Error("a negative thread count must be refused")
+	}
+}

@@ -20,8 +20,9 @@ func (f *configFlags) register(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.sets, "set", nil, "override a key, e.g. --set optimizer.lr=0.05 (repeatable)")
 }
 
-// load finds, reads, overrides (environment, then --set) and validates the configuration.
-func (f *configFlags) load() (config.Config, error) {
+// load finds, reads, overrides (environment, then --set, then the global --threads) and
+// validates the configuration.
+func (f *configFlags) load(cmd *cobra.Command) (config.Config, error) {
 	if f.name == "" {
 		return config.Config{}, usageError{errors.New("no config: pass -c CONFIG (a file, or a name from `lowrank configs`)")}
 	}
@@ -29,5 +30,12 @@ func (f *configFlags) load() (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	return config.Load(src, os.Environ(), f.sets)
+	cfg, err := config.Load(src, os.Environ(), f.sets)
+	if err != nil {
+		return cfg, err
+	}
+	if fl := cmd.Flag("threads"); fl != nil && fl.Changed {
+		cfg.Train.Threads, _ = cmd.Flags().GetInt("threads")
+	}
+	return cfg, nil
 }

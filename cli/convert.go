@@ -41,11 +41,12 @@ func (c *convert) run(cmd *cobra.Command) error {
 	if c.from == "" || c.out == "" {
 		return usageError{fmt.Errorf("--from and --out are required")}
 	}
-	cfg, err := c.cfg.load()
+	cfg, err := c.cfg.load(cmd)
 	if err != nil {
 		return err
 	}
 	defer backend.LockThread()()
+	backend.SetThreads(cfg.Train.Threads)
 	lvs, dvs := nn.NewVarStore(gotch.CPU), nn.NewVarStore(gotch.CPU)
 	low, err := cfg.Build(lvs.Root(), "low_rank")
 	if err != nil {

@@ -10,9 +10,12 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 )
 
-type doctor struct{ asJSON bool }
+type doctor struct {
+	g      *globalFlags
+	asJSON bool
+}
 
-func newDoctor() *doctor { return &doctor{} }
+func newDoctor(g *globalFlags) *doctor { return &doctor{g: g} }
 
 func (d *doctor) command() *cobra.Command {
 	c := &cobra.Command{
@@ -26,6 +29,8 @@ func (d *doctor) command() *cobra.Command {
 }
 
 func (d *doctor) run(cmd *cobra.Command) error {
+	defer backend.LockThread()()
+	backend.SetThreads(d.g.threads)
 	info := backend.Describe()
 	out := cmd.OutOrStdout()
 	if d.asJSON {

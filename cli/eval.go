@@ -36,7 +36,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if e.ckpt == "" {
 		return usageError{fmt.Errorf("--checkpoint is required")}
 	}
-	cfg, err := e.cfg.load()
+	cfg, err := e.cfg.load(cmd)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
-
-	"github.com/lowrank-dev/lowrank/backend"
 )
 
 // Exit codes of the lowrank command.
@@ -58,7 +56,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDoctor().command())
+	root.AddCommand(newDoctor(g).command())
 	for _, c := range extraCommands(g) {
 		root.AddCommand(c)
 	}
@@ -80,6 +78,7 @@ func (g *globalFlags) apply() error {
 	if g.threads < 0 {
 		return usageError{fmt.Errorf("--threads %d: want 0 (one per core) or a positive count", g.threads)}
 	}
-	backend.SetThreads(g.threads)
+	// The thread count is an OpenMP setting of one OS thread: each command applies it on the
+	// locked thread that runs its torch calls (config commands through train.threads).
 	return nil
 }

@@ -46,7 +46,7 @@ type modelSummary struct {
 }
 
 func (s *summary) run(cmd *cobra.Command) error {
-	c, err := s.cfg.load()
+	c, err := s.cfg.load(cmd)
 	if err != nil {
 		return err
 	}
@@ -57,6 +57,7 @@ func (s *summary) run(cmd *cobra.Command) error {
 		}
 	}
 	defer backend.LockThread()()
+	backend.SetThreads(c.Train.Threads)
 	var out []modelSummary
 	for _, method := range []string{"original", "low_rank"} {
 		vs := nn.NewVarStore(gotch.CPU)

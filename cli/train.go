@@ -45,12 +45,9 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")
 	}
-	cfg, err := c.cfg.load()
+	cfg, err := c.cfg.load(cmd)
 	if err != nil {
 		return err
-	}
-	if f := cmd.Flag("threads"); f != nil && f.Changed {
-		fmt.Sscan(f.Value.String(), &cfg.Train.Threads) // --threads wins over train.threads
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
