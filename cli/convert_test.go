@@ -40,7 +40,7 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	splits, err := data.Open("fashion-mnist", "", 10000)
+	splits, err := data.Open("fashion-mnist", data.Options{Limit: 10000})
 	if err != nil {
 		t.Fatal(err)
 	}

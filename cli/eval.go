@@ -54,7 +54,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Dir, 0)
+	splits, err := data.Open(cfg.Data.Dataset, data.Options{Dir: cfg.Data.Dir, Stride: cfg.Data.Stride, TestLimit: cfg.Data.TestLimit})
 	if err != nil {
 		return err
 	}

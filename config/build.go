@@ -5,6 +5,7 @@ import (
 
 	"github.com/sugarme/gotch/nn"
 
+	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/models"
 )
 
@@ -12,12 +13,14 @@ import (
 type DatasetSpec struct {
 	Classes int64 // classes, or vocabulary size for text
 	SeqLen  int64 // text: sequence length
+	// Images: channels and side (square).
+	Channels, Size int64
 }
 
 // Specs describes each dataset as the reference uses it.
 var Specs = map[string]DatasetSpec{
-	"mnist": {Classes: 10}, "fashion-mnist": {Classes: 10},
-	"cifar10": {Classes: 10}, "cifar100": {Classes: 100},
+	"mnist": {Classes: 10, Channels: 1, Size: 28}, "fashion-mnist": {Classes: 10, Channels: 1, Size: 28},
+	"cifar10": {Classes: 10, Channels: 3, Size: 32}, "cifar100": {Classes: 100, Channels: 3, Size: 32},
 	"shakespeare": {Classes: 100, SeqLen: 80}, // Python's string.printable
 	"wikitext2":   {Classes: 33279, SeqLen: 64},
 }
@@ -46,6 +49,7 @@ func (c Config) build(p *nn.Path, method string, ranks map[string]int64) (models
 		return nil, err
 	}
 	mc.Ranks = ranks
+	mc.InChannels, mc.InSize = spec.Channels, spec.Size
 	switch c.Model.Name {
 	case "mlp":
 		return models.NewMLP(p, 28*28, nil, mc)
@@ -67,4 +71,9 @@ func (c Config) build(p *nn.Path, method string, ranks map[string]int64) (models
 		return models.NewTransformer(p, models.TransformerConfig{Vocab: spec.Classes, SeqLen: spec.SeqLen}, mc)
 	}
 	return nil, fmt.Errorf("model.name: unknown model %q", c.Model.Name)
+}
+
+// Options are the data section as data.Open takes it.
+func (d Data) Options() data.Options {
+	return data.Options{Dir: d.Dir, Limit: d.Limit, TestLimit: d.TestLimit, Stride: d.Stride}
 }

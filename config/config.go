@@ -27,6 +27,8 @@ type Model struct {
 	HybridStart int    `mapstructure:"hybrid_start" json:"hybrid_start"` // first factorized layer (VGG from 1; others from 0)
 	HybridBlock int    `mapstructure:"hybrid_block" json:"hybrid_block"` // ResNet (block, layer) rule
 	HybridLayer int    `mapstructure:"hybrid_layer" json:"hybrid_layer"`
+	// Width multiplies VGG's channels and hidden units (default 1; 0.25: a narrow VGG for CPUs).
+	Width float64 `mapstructure:"width" json:"width"`
 }
 
 // LowRank configures the factorization and its regularizer.
@@ -58,6 +60,11 @@ type Data struct {
 	Dataset string `mapstructure:"dataset" json:"dataset"` // mnist, fashion-mnist, cifar10, cifar100, shakespeare, wikitext2
 	Dir     string `mapstructure:"dir" json:"dir"`         // default per dataset; env LOWRANK_DATA_DIR
 	Limit   int    `mapstructure:"limit" json:"limit"`     // train on the first N examples (0: all)
+	// TestLimit evaluates on the first N test examples (0: all).
+	TestLimit int `mapstructure:"test_limit" json:"test_limit"`
+	// Stride spaces Shakespeare's 80-character windows (1: every window, as the reference;
+	// 80: non-overlapping windows over the whole text, 80× fewer).
+	Stride int `mapstructure:"stride" json:"stride"`
 }
 
 // Train configures the run.
@@ -90,10 +97,10 @@ type Scheduler struct {
 // Default is the configuration every file starts from.
 func Default() Config {
 	return Config{
-		Model: Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default"},
+		Model: Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default", Width: 1},
 		LowRank: LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
 			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
-		Data:      Data{Dataset: "fashion-mnist"},
+		Data:      Data{Dataset: "fashion-mnist", Stride: 1},
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
@@ -123,6 +130,11 @@ func (m Model) Validate() []string {
 	p = append(p, oneOf("model.init", m.Init, "default", "spectral")...)
 	if m.HybridStart < 0 || m.HybridLayer < 0 || m.HybridBlock < -1 {
 		p = append(p, "model.hybrid_*: hybrid_start and hybrid_layer must be ≥ 0, hybrid_block ≥ -1")
+	}
+	if m.Width <= 0 || m.Width > 4 {
+		p = append(p, fmt.Sprintf("model.width: %g is outside (0, 4]", m.Width))
+	} else if m.Width != 1 && m.Name != "vgg11" && m.Name != "vgg16" {
+		p = append(p, fmt.Sprintf("model.width: %g applies to vgg11 and vgg16 only, not %s; remove it", m.Width, m.Name))
 	}
 	if m.Init == "spectral" && m.Method != "low_rank" {
 		p = append(p, "model.init: spectral initialization needs model.method low_rank")
@@ -174,6 +186,14 @@ func (d Data) Validate() []string {
 	p := oneOf("data.dataset", d.Dataset, DatasetNames...)
 	if d.Limit < 0 {
 		p = append(p, fmt.Sprintf("data.limit: %d is negative", d.Limit))
+	}
+	if d.TestLimit < 0 {
+		p = append(p, fmt.Sprintf("data.test_limit: %d is negative", d.TestLimit))
+	}
+	if d.Stride < 0 {
+		p = append(p, fmt.Sprintf("data.stride: %d is negative", d.Stride))
+	} else if d.Stride > 1 && d.Dataset != "shakespeare" {
+		p = append(p, fmt.Sprintf("data.stride: applies to shakespeare only, not %s; remove it", d.Dataset))
 	}
 	return p
 }
@@ -273,7 +293,7 @@ func (c Config) Validate() error {
 // modelData lists the datasets each architecture's input fits.
 var modelData = map[string][]string{
 	"mlp": {"mnist", "fashion-mnist"}, "cnn": {"mnist", "fashion-mnist"},
-	"vgg11": {"cifar10", "cifar100"}, "vgg16": {"cifar10", "cifar100"}, "resnet18": {"cifar10", "cifar100"},
+	"vgg11": {"cifar10", "cifar100", "mnist", "fashion-mnist"}, "vgg16": {"cifar10", "cifar100", "mnist", "fashion-mnist"}, "resnet18": {"cifar10", "cifar100"},
 	"resnet101": {"cifar10", "cifar100"}, "vit": {"cifar10", "cifar100"},
 	"lstm": {"shakespeare"}, "transformer": {"wikitext2", "shakespeare"},
 }
@@ -325,7 +345,7 @@ func (c Config) ModelConfig(classes int64) (models.Config, error) {
 	}
 	return models.Config{Method: method, Compat: compat, Scheme: scheme, LSTMImpl: impl, Classes: classes,
 		Rank:        lowrank.Rank{Rule: rule, Ratio: c.LowRank.Ratio, Rank: c.LowRank.Rank, Budget: c.LowRank.Budget},
-		HybridStart: c.Model.HybridStart, HybridBlock: c.Model.HybridBlock, HybridLayer: c.Model.HybridLayer}, nil
+		HybridStart: c.Model.HybridStart, HybridBlock: c.Model.HybridBlock, HybridLayer: c.Model.HybridLayer, Width: c.Model.Width}, nil
 }
 
 // Regularizer is the lowrank section's regularizer.

@@ -11,6 +11,28 @@ import (
 //go:embed *.yaml
 var files embed.FS
 
+//go:embed suites/*.yaml
+var suites embed.FS
+
+// Suite returns the embedded run list name (".yaml" optional) that `lowrank report` runs.
+func Suite(name string) ([]byte, bool) {
+	if !strings.HasSuffix(name, ".yaml") {
+		name += ".yaml"
+	}
+	raw, err := suites.ReadFile("suites/" + name)
+	return raw, err == nil
+}
+
+// SuiteNames lists the embedded run lists.
+func SuiteNames() []string {
+	entries, _ := suites.ReadDir("suites")
+	var out []string
+	for _, e := range entries {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	return out
+}
+
 // Lookup returns the embedded configuration name (".yaml" optional).
 func Lookup(name string) ([]byte, bool) {
 	if !strings.HasSuffix(name, ".yaml") {

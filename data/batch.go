@@ -16,6 +16,21 @@ type Source interface {
 	Fill(idx []int, rng *rand.Rand, train bool) HostBatch
 }
 
+// First serves the first n examples of src (all of them when n ≤ 0 or n ≥ its length).
+func First(src Source, n int) Source {
+	if n <= 0 || n >= src.Len() {
+		return src
+	}
+	return head{src, n}
+}
+
+type head struct {
+	Source
+	n int
+}
+
+func (h head) Len() int { return h.n }
+
 // HostBatch is a batch in Go memory: inputs X (float32) or XInt (int64 tokens), labels Y.
 type HostBatch struct {
 	X      []float32

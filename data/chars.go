@@ -43,23 +43,31 @@ func encodeChars(text, where string) ([]byte, error) {
 }
 
 // CharStream is a character-level text: example i is the window of SeqLen characters starting
-// at i, labelled with the window shifted by one (the next character at every position), as the
-// reference's CharacterDataset.
+// at i·Stride, labelled with the window shifted by one (the next character at every position).
+// Stride 1 (or 0) gives every window, as the reference's CharacterDataset; Stride SeqLen gives
+// non-overlapping windows that still cover the whole text, SeqLen times fewer of them.
 type CharStream struct {
 	Tokens []byte
 	SeqLen int
+	Stride int
 }
 
 var _ Source = (*CharStream)(nil)
 
-// Len is the number of windows, max(0, len − SeqLen).
-func (c *CharStream) Len() int { return max(0, len(c.Tokens)-c.SeqLen) }
+func (c *CharStream) stride() int { return max(1, c.Stride) }
+
+// Len is the number of windows, ⌈max(0, len − SeqLen)/Stride⌉.
+func (c *CharStream) Len() int {
+	n := max(0, len(c.Tokens)-c.SeqLen)
+	return (n + c.stride() - 1) / c.stride()
+}
 
 // Fill builds X (B, SeqLen) and Y (B, SeqLen) int64 tokens.
 func (c *CharStream) Fill(idx []int, _ *rand.Rand, _ bool) HostBatch {
 	l := c.SeqLen
 	xs, ys := make([]int64, len(idx)*l), make([]int64, len(idx)*l)
-	for b, i := range idx {
+	for b, w := range idx {
+		i := w * c.stride()
 		for t := 0; t < l; t++ {
 			xs[b*l+t] = int64(c.Tokens[i+t])
 			ys[b*l+t] = int64(c.Tokens[i+t+1])
@@ -72,7 +80,7 @@ func (c *CharStream) Fill(idx []int, _ *rand.Rand, _ bool) HostBatch {
 // Limit keeps the first n windows.
 func (c *CharStream) Limit(n int) {
 	if n > 0 && n < c.Len() {
-		c.Tokens = c.Tokens[:n+c.SeqLen]
+		c.Tokens = c.Tokens[:(n-1)*c.stride()+c.SeqLen+1]
 	}
 }
 

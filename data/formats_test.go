@@ -301,3 +301,44 @@ func TestLoaderDeterministicAndPrefetching(t *testing.T) {
 	it.Next()
 	it.Close() // must not block or leak the producer
 }
+
+// TestCharStreamStride: window w starts at w·Stride; Len counts the windows whose next-character
+// target still exists; Limit and First keep leading windows.
+func TestCharStreamStride(t *testing.T) {
+	text := []byte("abcdefghij") // 10 characters, windows of 3 need a 4th for the target
+	for _, tc := range []struct {
+		stride, wantLen int
+		window2         string // inputs of window 2
+		limit, limLen   int
+	}{
+		{0, 7, "cde", 4, 4},
+		{1, 7, "cde", 4, 4},
+		{3, 3, "ghi", 2, 2},
+		{4, 2, "", 1, 1},
+		{7, 1, "", 5, 1},
+	} {
+		c := &data.CharStream{Tokens: text, SeqLen: 3, Stride: tc.stride}
+		if got := c.Len(); got != tc.wantLen {
+			t.Errorf("stride %d: Len %d, want %d", tc.stride, got, tc.wantLen)
+		}
+		last := c.Fill([]int{c.Len() - 1}, nil, false)
+		if end := last.Y[2]; int(end) > int('j') {
+			t.Errorf("stride %d: last window's target %q is past the text", tc.stride, rune(end))
+		}
+		if tc.window2 != "" {
+			b := c.Fill([]int{2}, nil, false)
+			got := string([]byte{byte(b.XInt[0]), byte(b.XInt[1]), byte(b.XInt[2])})
+			next := string([]byte{byte(b.Y[0]), byte(b.Y[1]), byte(b.Y[2])})
+			if got != tc.window2 || next != tc.window2[1:]+string(rune(tc.window2[2]+1)) {
+				t.Errorf("stride %d: window 2 = %q → %q, want %q shifted by one", tc.stride, got, next, tc.window2)
+			}
+		}
+		if got := data.First(c, 2).Len(); got != min(2, tc.wantLen) {
+			t.Errorf("stride %d: First(2) has %d windows", tc.stride, got)
+		}
+		c.Limit(tc.limit)
+		if got := c.Len(); got != tc.limLen {
+			t.Errorf("stride %d: after Limit(%d) Len %d, want %d", tc.stride, tc.limit, got, tc.limLen)
+		}
+	}
+}

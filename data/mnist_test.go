@@ -54,7 +54,7 @@ func TestOpenMissingDatasetSaysWhereToGetIt(t *testing.T) {
 		{"cifar10", "cs.toronto.edu"}, {"cifar100", "cs.toronto.edu"}, {"wikitext2", "wikitext-2-v1"},
 		{"shakespeare", "char-rnn"}, {"fashion-mnist", "dataset-fashion-mnist"}, {"imagenet", "unknown dataset"},
 	} {
-		_, err := data.Open(tc.dataset, filepath.Join(t.TempDir(), "nothing"), 0)
+		_, err := data.Open(tc.dataset, data.Options{Dir: filepath.Join(t.TempDir(), "nothing")})
 		if err == nil || !containsStr(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", tc.dataset, err, tc.want)
 		}

@@ -29,10 +29,28 @@ func DefaultDir(dataset string) string {
 	return ""
 }
 
+// Options select where a dataset is and how much of it is used.
+type Options struct {
+	Dir       string // DefaultDir when empty
+	Limit     int    // keep the first Limit training examples (0: all)
+	TestLimit int    // keep the first TestLimit test examples (0: all)
+	// Stride is the distance between the starts of consecutive character windows
+	// (Shakespeare; 0 or 1: every window, as the reference).
+	Stride int
+}
+
 // Open loads a dataset by name ("mnist", "fashion-mnist", "cifar10", "cifar100",
-// "shakespeare", "wikitext2") from dir (DefaultDir when empty), with the reference's
-// normalization, augmentation and tasks, keeping the first limit training examples when limit > 0.
-func Open(dataset, dir string, limit int) (Splits, error) {
+// "shakespeare", "wikitext2") with the reference's normalization, augmentation and tasks.
+func Open(dataset string, o Options) (Splits, error) {
+	s, err := open(dataset, o.Dir, o.Limit, o.Stride)
+	if err != nil {
+		return s, err
+	}
+	s.Test = First(s.Test, o.TestLimit)
+	return s, nil
+}
+
+func open(dataset, dir string, limit, stride int) (Splits, error) {
 	if dir == "" {
 		dir = DefaultDir(dataset)
 	}
@@ -76,6 +94,7 @@ func Open(dataset, dir string, limit int) (Splits, error) {
 		if err != nil {
 			return s, err
 		}
+		tr.Stride, te.Stride = stride, stride
 		tr.Limit(limit)
 		s.Train, s.Test = tr, te
 	case "wikitext2":

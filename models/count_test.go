@@ -7,6 +7,7 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/models"
@@ -85,5 +86,39 @@ func TestReferenceTable(t *testing.T) {
 			}
 			fmt.Printf("%-16s params %10d  FLOPs %12d\n", tc.name, c.Params, c.FLOPs)
 		})
+	}
+}
+
+// TestNarrowVGGOnFashionMNIST: VGG11 at width 0.25 on 1×28×28 images (padded to 32×32) has the
+// closed-form parameter count of its 16…128-channel layers and maps a batch to class logits.
+func TestNarrowVGGOnFashionMNIST(t *testing.T) {
+	cfg := models.Config{Width: 0.25, InChannels: 1, InSize: 28}
+	m := build(t, func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, 11, cfg) })
+	var want int64
+	in := int64(1)
+	for _, out := range []int64{16, 32, 64, 64, 128, 128, 128, 128} {
+		want += 9*in*out + out + 2*out // 3×3 conv with bias, batch norm γ and β
+		in = out
+	}
+	want += 2*(128*128+128) + 128*10 + 10
+	if got := m.Cost().Params; got != want {
+		t.Errorf("narrow VGG11: %d parameters, closed form %d", got, want)
+	}
+	x := ts.MustRandn([]int64{4, 1, 28, 28}, gotch.Float, gotch.CPU)
+	y, err := m.Forward(x, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := y.MustSize(); len(got) != 2 || got[0] != 4 || got[1] != 10 {
+		t.Errorf("output shape %v, want [4 10]", got)
+	}
+	low := build(t, func(p *nn.Path) (models.Model, error) {
+		c := cfg
+		c.Method = models.LowRank
+		c.HybridStart = 2
+		return models.NewVGG(p, 11, c)
+	})
+	if lp := low.Cost().Params; lp >= want {
+		t.Errorf("low-rank narrow VGG11 has %d parameters, not fewer than the dense %d", lp, want)
 	}
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/sugarme/gotch/ts"
 
@@ -106,6 +107,35 @@ type Config struct {
 	// DenseNames lists them): a positive rank is used as is, 0 keeps the layer dense. Automatic
 	// rank selection fills it.
 	Ranks map[string]int64
+	// Image input of VGG: channels (default 3) and side (default 32). A side that is not a
+	// multiple of 32 is zero-padded up to one (Fashion-MNIST's 28 to 32): VGG halves it five times.
+	InChannels, InSize int64
+	// Width multiplies VGG's channel counts and hidden width (default 1; 0.25 makes the narrow
+	// VGG11 of 16…128 channels and 128 hidden units).
+	Width float64
+}
+
+// vggInput returns the image channels and side, and the zero padding on each side.
+func (c Config) vggInput() (channels, size, pad int64) {
+	channels, size = c.InChannels, c.InSize
+	if channels == 0 {
+		channels = 3
+	}
+	if size == 0 {
+		size = 32
+	}
+	if r := size % 32; r != 0 {
+		pad = (32 - r) / 2
+	}
+	return channels, size + 2*pad, pad
+}
+
+// scaled is n channels times the width multiplier, at least 1.
+func (c Config) scaled(n int64) int64 {
+	if c.Width == 0 || c.Width == 1 {
+		return n
+	}
+	return max(1, int64(math.Round(float64(n)*c.Width)))
 }
 
 func (c Config) classes() int64 {

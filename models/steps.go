@@ -45,6 +45,13 @@ func maxPoolStep(k int64) step {
 	}
 }
 
+// padStep zero-pads the last two dimensions by p on each side.
+func padStep(p int64) step {
+	return func(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
+		return s.Keep(x.ConstantPadNd([]int64{p, p, p, p}, false))
+	}
+}
+
 func dropoutStep(p float64) step {
 	return func(s *scope.Scope, x *ts.Tensor, train bool) *ts.Tensor { return s.Keep(dropout(x, p, train)) }
 }

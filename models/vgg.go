@@ -20,7 +20,9 @@ var vggLayers = map[int][]int64{
 
 // VGG is the reference's CIFAR VGG: 3×3 convolutions with bias, each followed by batch norm and
 // ReLU, 2×2 max-pooling, then Dropout-Linear(512,512)-ReLU twice and a last Linear. Input
-// (B, 3, 32, 32).
+// (B, 3, 32, 32) by default; Config.InChannels, InSize and Width adapt it to other images (a
+// 1-channel 28×28 input is zero-padded to 32×32) and narrow it (channels and hidden width
+// times Width).
 //
 // With LowRank, every convolution and the first two linear layers from layer cfg.HybridStart
 // on (counting convolutions and linear layers from 1) are factorized, the 3-channel input
@@ -47,11 +49,15 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 	if !ok {
 		return nil, fmt.Errorf("VGG depth %d: want 11 or 16", depth)
 	}
-	const hidden = 512
+	hidden := cfg.scaled(512)
 	m := &VGG{}
 	m.ranks = cfg.Ranks
 	feat, cls := p.Sub("feature_layers"), p.Sub("classifier")
-	in, size, idx, layer := int64(3), int64(32), 0, 0
+	in, size, pad := cfg.vggInput()
+	if pad > 0 {
+		m.steps = append(m.steps, padStep(pad))
+	}
+	idx, layer := 0, 0
 	lowRank := cfg.Method == LowRank
 	for _, v := range layers {
 		if v == vggPool {
@@ -61,6 +67,7 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 			continue
 		}
 		layer++
+		v = cfg.scaled(v)
 		sp := convSpec{in: in, out: v, k: 3, padding: 1, h: size, w: size, bias: true}
 		c, err := m.addConv(feat.Sub(strconv.Itoa(idx)), sp, lowRank && layer >= cfg.HybridStart,
 			convConfig(cfg, cfg.referenceRank()), vggConvInit)
@@ -96,7 +103,8 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 	return m, nil
 }
 
-// Forward maps x (B, 3, 32, 32) to logits (B, classes).
+// Forward maps x (B, C, S, S) to logits (B, classes); C and S are Config.InChannels and
+// InSize (default 3 and 32).
 func (m *VGG) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
 	return runSteps(x, train, m.steps)
 }

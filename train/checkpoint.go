@@ -20,9 +20,10 @@ import (
 type trainerState struct {
 	Progress Progress         `json:"progress"`
 	Config   config.Config    `json:"config"`
-	Phase    string           `json:"phase"`             // dense (warm-up) or low_rank
-	Ranks    map[string]int64 `json:"ranks,omitempty"`   // per-layer ranks chosen at an automatic switch
-	Tracker  *rankTracker     `json:"tracker,omitempty"` // stable-rank history of an automatic warm-up
+	Phase    string           `json:"phase"`                    // dense (warm-up) or low_rank
+	Ranks    map[string]int64 `json:"ranks,omitempty"`          // per-layer ranks chosen at an automatic switch
+	Tracker  *rankTracker     `json:"tracker,omitempty"`        // stable-rank history of an automatic warm-up
+	Switched int              `json:"switched_after,omitempty"` // epochs trained full-rank before the switch
 }
 
 const (

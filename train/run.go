@@ -29,6 +29,10 @@ type Result struct {
 	Dir     string
 	Cost    lowrank.Cost // parameters and FLOPs per example
 	History []EpochMetrics
+	// With a warm-up schedule: the full-rank epochs before the switch, and the per-layer ranks
+	// an automatic schedule chose (dense layer name → rank; 0 kept dense).
+	SwitchedAfter int
+	Ranks         map[string]int64
 }
 
 // Run trains the experiment cfg describes: it opens the data, builds the model (spectrally
@@ -53,7 +57,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	if err != nil {
 		return nil, err
 	}
-	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Dir, cfg.Data.Limit)
+	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Options())
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +142,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 		}
 	}
 	res.Cost = low.Cost()
+	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
 		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
 		"device": cfg.Train.Device, "threads": backend.Threads(), "dir": dir}).Info("training")
@@ -227,7 +232,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	}
 	log.WithFields(logrus.Fields{"epoch": len(hist), "params": low.Cost().Params}).Info("switched to low rank")
 	logRanks(log, reports, keptDense)
-	st.Phase, st.Ranks, st.Tracker = phaseLowRank, ranks, tracker
+	st.Phase, st.Ranks, st.Tracker, st.Switched = phaseLowRank, ranks, tracker, len(hist)
 	p := Progress{Epoch: len(hist), History: hist}
 	if o.Perplexity {
 		p.Best = math.Inf(1) // "best" restarts with the low-rank model

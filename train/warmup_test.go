@@ -58,8 +58,8 @@ func TestWarmupScheduleSwitchesAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.History) != 3 {
-		t.Fatalf("%d epochs of history", len(res.History))
+	if len(res.History) != 3 || res.SwitchedAfter != 2 {
+		t.Fatalf("%d epochs of history, switched after %d (want 3, 2)", len(res.History), res.SwitchedAfter)
 	}
 	if phase, _ := trainerPhase(t, full); phase != "low_rank" {
 		t.Errorf("final phase %q", phase)
@@ -112,6 +112,9 @@ func TestAutoScheduleChoosesRanks(t *testing.T) {
 	phase, ranks := trainerPhase(t, dir)
 	if phase != "low_rank" || len(res.History) != 4 {
 		t.Fatalf("phase %q after %d epochs", phase, len(res.History))
+	}
+	if res.SwitchedAfter < 2 || res.SwitchedAfter > 3 || len(res.Ranks) != len(ranks) {
+		t.Errorf("Result: switched after %d (want 2 or 3), ranks %v (checkpoint %v)", res.SwitchedAfter, res.Ranks, ranks)
 	}
 	// conv2 (32·5×64·5 spatial matrix) and fc1 (512×3136) were tracked; each got a rank within
 	// its full rank, or 0 (kept dense) at or above break-even.

@@ -1,0 +1,229 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/train"
+)
+
+// Record is what a finished run produced, kept as report.json in its run folder.
+type Record struct {
+	Group       string   `json:"group"`
+	Name        string   `json:"name"`
+	Config      string   `json:"config"`
+	Set         []string `json:"set,omitempty"`
+	Model       string   `json:"model"`
+	Method      string   `json:"method"`
+	Dataset     string   `json:"dataset"`
+	Schedule    string   `json:"schedule"`
+	Regularizer string   `json:"regularizer"`
+	Metric      string   `json:"metric"` // accuracy or perplexity
+	Params      int64    `json:"params"`
+	FLOPs       int64    `json:"flops_per_example"`
+	// History is every epoch's metrics, as metrics.jsonl holds them.
+	History []train.EpochMetrics `json:"history"`
+	// WallSeconds is the run's wall time, data loading and evaluation included; 0 when the run
+	// was resumed (its epochs' own times are still in History).
+	WallSeconds   float64          `json:"wall_seconds"`
+	SwitchedAfter int              `json:"switched_after,omitempty"`
+	Ranks         map[string]int64 `json:"ranks,omitempty"`
+	Dir           string           `json:"dir"`
+	Machine       string           `json:"machine"`
+	Finished      time.Time        `json:"finished"`
+}
+
+// Final is the last epoch's test metric.
+func (r Record) Final() float64 { return r.History[len(r.History)-1].TestMetric }
+
+// TrainSeconds is the training time summed over epochs (evaluation excluded).
+func (r Record) TrainSeconds() float64 {
+	var s float64
+	for _, e := range r.History {
+		s += e.Seconds
+	}
+	return s
+}
+
+// Options control a suite's run.
+type Options struct {
+	Out      string            // results folder: runs/<group>/<run>/, README.md and the plots
+	Sets     []string          // --set overrides applied to every run, after the suite's
+	DataDirs map[string]string // dataset → data.dir
+	Groups   []string          // run only these groups (all when empty); the report shows all finished ones
+	Rerun    bool              // train again runs that already finished
+	Log      logrus.FieldLogger
+	Progress io.Writer // per-step progress; nil for none
+}
+
+// RecordFile is the name of a finished run's record in its folder.
+const RecordFile = "report.json"
+
+// RunDir is where a run of the suite writes.
+func RunDir(out string, g Group, r Spec) string {
+	return filepath.Join(out, "runs", g.Name, Slug(r.Name))
+}
+
+// Run trains every run of the selected groups that has not finished (resuming one that was
+// interrupted), and returns the records of every finished run of the suite in suite order.
+func Run(ctx context.Context, s *Suite, o Options) ([]Record, error) {
+	if o.Log == nil {
+		o.Log = logrus.StandardLogger()
+	}
+	only := map[string]bool{}
+	for _, g := range o.Groups {
+		only[g] = true
+	}
+	for _, name := range o.Groups {
+		found := false
+		for _, g := range s.Groups {
+			found = found || g.Name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("--group %s: the suite has no such group", name)
+		}
+	}
+	for _, g := range s.Groups {
+		if len(only) > 0 && !only[g.Name] {
+			continue
+		}
+		for _, r := range g.Runs {
+			if err := runOne(ctx, g, r, o); err != nil {
+				return nil, fmt.Errorf("%s / %s: %w", g.Name, r.Name, err)
+			}
+		}
+	}
+	return Collect(s, o.Out)
+}
+
+func runOne(ctx context.Context, g Group, r Spec, o Options) error {
+	dir := RunDir(o.Out, g, r)
+	recPath := filepath.Join(dir, RecordFile)
+	if _, err := os.Stat(recPath); err == nil && !o.Rerun {
+		o.Log.WithFields(logrus.Fields{"group": g.Name, "run": r.Name, "dir": dir}).Info("finished before; skipped (--rerun trains it again)")
+		return nil
+	}
+	cfg, err := r.Load(dir, o.Sets)
+	if err != nil {
+		return err
+	}
+	if d, ok := o.DataDirs[cfg.Data.Dataset]; ok {
+		cfg.Data.Dir = d
+	}
+	resume := false
+	if _, err := os.Stat(filepath.Join(dir, "checkpoints", "last", "trainer.json")); err == nil && !o.Rerun {
+		resume = true
+	} else if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	o.Log.WithFields(logrus.Fields{"group": g.Name, "run": r.Name, "config": r.Config, "resume": resume}).Info("run")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := logrus.New()
+	log.SetOutput(io.MultiWriter(os.Stderr, logFile))
+	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+	start := time.Now()
+	res, err := train.Run(ctx, cfg, log, resume, o.Progress)
+	if err != nil {
+		return err
+	}
+	if len(res.History) == 0 || res.History[len(res.History)-1].Epoch != cfg.Train.Epochs {
+		return errors.New("the run ended before its last epoch")
+	}
+	metric := "accuracy"
+	if cfg.Data.Dataset == "wikitext2" {
+		metric = "perplexity"
+	}
+	rec := Record{Group: g.Name, Name: r.Name, Config: r.Config, Set: r.Set,
+		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
+		Regularizer: cfg.LowRank.Regularizer, Metric: metric, Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
+		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
+		Machine: Machine(cfg.Train.Threads), Finished: time.Now().UTC()}
+	if !resume {
+		rec.WallSeconds = time.Since(start).Seconds()
+	}
+	raw, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteFileAtomic(recPath, append(raw, '\n'))
+}
+
+// Collect reads the records of the suite's finished runs under out, in suite order.
+func Collect(s *Suite, out string) ([]Record, error) {
+	var recs []Record
+	for _, g := range s.Groups {
+		for _, r := range g.Runs {
+			raw, err := os.ReadFile(filepath.Join(RunDir(out, g, r), RecordFile))
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			var rec Record
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return nil, fmt.Errorf("%s: %w", filepath.Join(RunDir(out, g, r), RecordFile), err)
+			}
+			if len(rec.History) == 0 {
+				return nil, fmt.Errorf("%s: no epochs recorded", filepath.Join(RunDir(out, g, r), RecordFile))
+			}
+			rec.Group, rec.Name = g.Name, r.Name
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
+// Machine describes where the runs ran: CPU model and cores, libtorch, BLAS and the intra-op
+// threads (0: one per core).
+func Machine(threads int) string {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	cpu := "unknown CPU"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	info := backend.Describe()
+	return fmt.Sprintf("%s, %d cores; libtorch %s, BLAS %s, %d intra-op threads", cpu, runtime.NumCPU(),
+		info.LibtorchVersion, blas(info.BLAS), threads)
+}
+
+// blas names the BLAS library of the paths backend.BLAS lists: "OpenBLAS (libopenblasp-r0.3.21.so)".
+func blas(paths string) string {
+	for _, p := range strings.Split(paths, ", ") {
+		switch backend.BLASKind(p) {
+		case "openblas":
+			return "OpenBLAS (" + filepath.Base(p) + ")"
+		case "mkl":
+			return "MKL (" + filepath.Base(p) + ")"
+		}
+	}
+	if paths == "" {
+		return "none mapped"
+	}
+	return "reference BLAS (" + paths + ")"
+}
