@@ -35,7 +35,7 @@ func TestBuiltInSuiteLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The groups issue 11 asks for, each with a dense run to compare with.
-	want := map[string]string{"mnist-mlp": "mnist", "fashion-mnist-cnn": "fashion-mnist", "fashion-mnist-vgg11n": "fashion-mnist",
+	want := map[string]string{"mnist-mlp": "mnist", "fashion-mnist-cnn": "fashion-mnist", "fashion-mnist-vgg11": "fashion-mnist",
 		"shakespeare-lstm": "shakespeare", "shakespeare-transformer": "shakespeare"}
 	for _, g := range s.Groups {
 		ds, ok := want[g.Name]

@@ -2,10 +2,10 @@ package train
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
+	"github.com/sugarme/gotch/fused"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
@@ -77,188 +77,68 @@ func (o *optimizer) buffer(i int, buf string) (*ts.Tensor, bool, error) {
 	return t, true, nil
 }
 
-// BackwardStep runs backward from loss, applies one update and zeroes the gradients.
+// BackwardStep runs backward from loss, applies one update and clears the gradients.
 func (o *optimizer) BackwardStep(loss *ts.Tensor) error {
 	if err := loss.Backward(); err != nil {
 		return err
 	}
 	var err error
 	backend.NoGrad(func() { err = o.update() })
-	o.zeroGrad()
 	return err
 }
 
-func (o *optimizer) zeroGrad() {
-	for _, p := range o.params {
-		p.ZeroGrad()
-	}
-}
-
+// update applies one step to every parameter with a gradient, in one call into libtorch
+// (gotch's fused package, installed by tools/gotchprep), and clears the gradients.
 func (o *optimizer) update() error {
 	o.step++
-	for i, p := range o.params {
-		g, err := p.Grad(false)
-		if err != nil {
+	var err error
+	switch o.kind {
+	case "sgd":
+		var bufs []*ts.Tensor
+		if o.momentum != 0 {
+			if bufs, err = o.buffers("momentum_buffer"); err != nil {
+				return err
+			}
+		}
+		err = fused.SGD(o.params, bufs, o.lr, o.momentum, o.wd)
+	case "adam", "adamw":
+		var m, v []*ts.Tensor
+		if m, err = o.buffers("exp_avg"); err != nil {
 			return err
 		}
-		if !g.MustDefined() {
-			g.MustDrop()
-			continue // a parameter the loss does not reach
+		if v, err = o.buffers("exp_avg_sq"); err != nil {
+			return err
 		}
-		err = o.updateOne(i, p, g)
-		g.MustDrop()
-		if err != nil {
-			return fmt.Errorf("optimizer %s, parameter %s: %w", o.kind, o.names[i], err)
+		err = fused.Adam(o.params, m, v, o.lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", o.step)
+	default: // rmsprop
+		var sq, bufs []*ts.Tensor
+		if sq, err = o.buffers("square_avg"); err != nil {
+			return err
 		}
+		if o.momentum != 0 {
+			if bufs, err = o.buffers("momentum_buffer"); err != nil {
+				return err
+			}
+		}
+		err = fused.RMSprop(o.params, sq, bufs, o.lr, o.alpha, o.eps, o.momentum, o.wd)
+	}
+	if err != nil {
+		return fmt.Errorf("optimizer %s, step %d: %w", o.kind, o.step, err)
 	}
 	return nil
 }
 
-// scaled returns a·x as a new tensor.
-func scaled(x *ts.Tensor, a float64) (*ts.Tensor, error) {
-	return x.MulScalar(ts.FloatScalar(a), false)
-}
-
-func (o *optimizer) updateOne(i int, p, g *ts.Tensor) error {
-	d := g
-	wd := o.wd
-	if o.kind == "adamw" {
-		if err := p.MulScalar_(ts.FloatScalar(1 - o.lr*o.wd)); err != nil {
-			return err
+// buffers returns every parameter's state buffer named buf, creating missing ones as zeros.
+func (o *optimizer) buffers(buf string) ([]*ts.Tensor, error) {
+	out := make([]*ts.Tensor, len(o.params))
+	for i := range o.params {
+		t, _, err := o.buffer(i, buf)
+		if err != nil {
+			return nil, err
 		}
-		wd = 0
+		out[i] = t
 	}
-	if wd != 0 {
-		w, err := scaled(p, wd)
-		if err != nil {
-			return err
-		}
-		d, err = g.Add(w, false)
-		w.MustDrop()
-		if err != nil {
-			return err
-		}
-		defer d.MustDrop()
-	}
-	switch o.kind {
-	case "sgd":
-		upd := d
-		if o.momentum != 0 {
-			b, fresh, err := o.buffer(i, "momentum_buffer")
-			if err != nil {
-				return err
-			}
-			if !fresh {
-				if err := b.MulScalar_(ts.FloatScalar(o.momentum)); err != nil {
-					return err
-				}
-			}
-			if err := b.Add_(d); err != nil {
-				return err
-			}
-			upd = b
-		}
-		return axpy(p, -o.lr, upd)
-	case "adam", "adamw":
-		m, _, err := o.buffer(i, "exp_avg")
-		if err != nil {
-			return err
-		}
-		v, _, err := o.buffer(i, "exp_avg_sq")
-		if err != nil {
-			return err
-		}
-		if err := ema(m, d, o.beta1); err != nil {
-			return err
-		}
-		sq, err := d.Square(false)
-		if err != nil {
-			return err
-		}
-		err = ema(v, sq, o.beta2)
-		sq.MustDrop()
-		if err != nil {
-			return err
-		}
-		bc1 := 1 - math.Pow(o.beta1, float64(o.step))
-		bc2 := 1 - math.Pow(o.beta2, float64(o.step))
-		denom, err := v.Sqrt(false)
-		if err != nil {
-			return err
-		}
-		defer denom.MustDrop()
-		if err := denom.DivScalar_(ts.FloatScalar(math.Sqrt(bc2))); err != nil {
-			return err
-		}
-		if err := denom.AddScalar_(ts.FloatScalar(o.eps)); err != nil {
-			return err
-		}
-		ratio, err := m.Div(denom, false)
-		if err != nil {
-			return err
-		}
-		defer ratio.MustDrop()
-		return axpy(p, -o.lr/bc1, ratio)
-	default: // rmsprop
-		s, _, err := o.buffer(i, "square_avg")
-		if err != nil {
-			return err
-		}
-		sq, err := d.Square(false)
-		if err != nil {
-			return err
-		}
-		err = ema(s, sq, o.alpha)
-		sq.MustDrop()
-		if err != nil {
-			return err
-		}
-		avg, err := s.Sqrt(false)
-		if err != nil {
-			return err
-		}
-		defer avg.MustDrop()
-		if err := avg.AddScalar_(ts.FloatScalar(o.eps)); err != nil {
-			return err
-		}
-		q, err := d.Div(avg, false)
-		if err != nil {
-			return err
-		}
-		defer q.MustDrop()
-		if o.momentum == 0 {
-			return axpy(p, -o.lr, q)
-		}
-		b, _, err := o.buffer(i, "momentum_buffer")
-		if err != nil {
-			return err
-		}
-		if err := b.MulScalar_(ts.FloatScalar(o.momentum)); err != nil {
-			return err
-		}
-		if err := b.Add_(q); err != nil {
-			return err
-		}
-		return axpy(p, -o.lr, b)
-	}
-}
-
-// axpy sets y += a·x.
-func axpy(y *ts.Tensor, a float64, x *ts.Tensor) error {
-	ax, err := scaled(x, a)
-	if err != nil {
-		return err
-	}
-	defer ax.MustDrop()
-	return y.Add_(ax)
-}
-
-// ema sets avg = β·avg + (1−β)·x.
-func ema(avg, x *ts.Tensor, beta float64) error {
-	if err := avg.MulScalar_(ts.FloatScalar(beta)); err != nil {
-		return err
-	}
-	return axpy(avg, 1-beta, x)
+	return out, nil
 }
 
 // State returns the optimizer's state as named tensors (its own, not copies): every buffer as

@@ -22,7 +22,7 @@ type config struct {
 }
 
 // patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
-const patchLevel = "10"
+const patchLevel = "12"
 
 func (c config) validate() error {
 	var errs []error
@@ -91,6 +91,12 @@ func run(c config) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "nn", "lowrank_ext.go"), []byte(nnExtFile), 0o644); err != nil {
+		return err
+	}
+	if err := patchTensorBookkeeping(filepath.Join(tmp, "ts")); err != nil {
+		return err
+	}
+	if err := writeFused(c, tmp); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".lowrank-stamp"), []byte(c.stamp()), 0o644); err != nil {

@@ -1,0 +1,316 @@
+// Command compare times lowrank's training steps side by side with PyTorch's on the same machine
+// and threads, and writes the table the README shows.
+//
+//	go run ./bench/compare [-rounds 5] [-readme README.md]
+//
+// For every model and method it alternates `bin/lowrank bench --json` and bench/torch_bench.py
+// (Debian's python3-torch, the same libtorch) for -rounds rounds, each a fresh process timing
+// -steps steps after -warmup, and reports per model the Go/PyTorch ratio of the median step
+// times (min, median and max over rounds). It then checks the low-rank/full step-time ratio
+// against the FLOP ratio (VGG11, VGG16, ResNet18; spatial and channel schemes), the low-rank LSTM
+// (reconstructed and factored) against the dense one, and resident memory after 500 and 5,000
+// steps. With -readme it replaces the README's text between "<!-- bench:begin -->" and
+// "<!-- bench:end -->" with the tables.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type result struct {
+	Model           string  `json:"model"`
+	Method          string  `json:"method"`
+	Batch           int     `json:"batch"`
+	Threads         int     `json:"threads"`
+	Params          int64   `json:"params"`
+	FLOPsPerExample int64   `json:"flops_per_example"`
+	StepMedianMs    float64 `json:"step_median_ms"`
+	GFLOPS          float64 `json:"gflops"`
+	InferMs         float64 `json:"infer_ms"`
+	Infer1Ms        float64 `json:"infer1_ms"`
+	PeakRSSMB       float64 `json:"peak_rss_mb"`
+	RSSTenthMB      float64 `json:"rss_tenth_mb"`
+	RSSLastMB       float64 `json:"rss_last_mb"`
+	Torch           string  `json:"torch"`
+}
+
+type options struct {
+	bin, python, script string
+	rounds, steps       int
+	warmup, threads     int
+	models              []string
+	batch               map[string]int
+}
+
+func main() {
+	var o options
+	var models, readme, batches string
+	flag.StringVar(&o.bin, "bin", "bin/lowrank", "the lowrank binary")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch (Debian's python3-torch)")
+	flag.StringVar(&o.script, "script", "bench/torch_bench.py", "the PyTorch side")
+	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds per model and method")
+	flag.IntVar(&o.steps, "steps", 10, "timed steps per process")
+	flag.IntVar(&o.warmup, "warmup", 3, "untimed steps per process")
+	flag.IntVar(&o.threads, "threads", runtime.NumCPU(), "intra-op threads on both sides")
+	flag.StringVar(&models, "models", "mlp,cnn,vgg11,vgg16,resnet18,lstm,transformer", "models")
+	flag.StringVar(&batches, "batch", "128,transformer=32", "batch size, and per-model overrides")
+	flag.StringVar(&readme, "readme", "", "rewrite this file's bench section with the tables")
+	quick := flag.Bool("quick", false, "one round of one step per model (proves the comparison runs; CI)")
+	flag.Parse()
+	o.models = strings.Split(models, ",")
+	o.batch = map[string]int{}
+	for _, b := range strings.Split(batches, ",") {
+		k, v, ok := strings.Cut(b, "=")
+		if !ok {
+			k, v = "", b
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fail(fmt.Errorf("-batch %q: %v", batches, err))
+		}
+		o.batch[k] = n
+	}
+	if *quick {
+		o.rounds, o.steps, o.warmup = 1, 1, 0
+		for k := range o.batch {
+			o.batch[k] = 4
+		}
+	}
+	var md bytes.Buffer
+	if err := run(o, &md, *quick); err != nil {
+		fail(err)
+	}
+	fmt.Print(md.String())
+	if readme != "" {
+		if err := splice(readme, md.String()); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(1)
+}
+
+func (o options) batchOf(model string) int {
+	if b, ok := o.batch[model]; ok {
+		return b
+	}
+	return o.batch[""]
+}
+
+// goBench runs one `lowrank bench` process.
+func (o options) goBench(model, method string, batch, steps, warmup int, extra ...string) (result, error) {
+	args := append([]string{"bench", "--json", "--models", model, "--methods", method, "--batch", strconv.Itoa(batch),
+		"--steps", strconv.Itoa(steps), "--warmup", strconv.Itoa(warmup), "--threads", strconv.Itoa(o.threads)}, extra...)
+	var rs []result
+	if err := runJSON(o.bin, args, &rs); err != nil {
+		return result{}, err
+	}
+	if len(rs) != 1 {
+		return result{}, fmt.Errorf("%s bench printed %d results", o.bin, len(rs))
+	}
+	return rs[0], nil
+}
+
+// torchBench runs one bench/torch_bench.py process.
+func (o options) torchBench(model, method string, batch int, extra ...string) (result, error) {
+	args := append([]string{o.script, "--model", model, "--method", method, "--batch", strconv.Itoa(batch),
+		"--steps", strconv.Itoa(o.steps), "--warmup", strconv.Itoa(o.warmup), "--threads", strconv.Itoa(o.threads)}, extra...)
+	var r result
+	return r, runJSON(o.python, args, &r)
+}
+
+func runJSON(name string, args []string, v any) error {
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s %s printed %q: %v", name, strings.Join(args, " "), out, err)
+	}
+	return nil
+}
+
+type stats struct{ min, med, max float64 }
+
+func summarize(xs []float64) stats {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return stats{s[0], med, s[n-1]}
+}
+
+// pair is one model and method measured on both sides over the rounds.
+type pair struct {
+	model, method string
+	batch         int
+	goMs, pyMs    []float64
+	ratios        []float64
+	last          result // the last Go result (params, FLOPs, memory)
+	pyParams      int64
+}
+
+func run(o options, md *bytes.Buffer, quick bool) error {
+	var pairs []*pair
+	for _, m := range o.models {
+		for _, method := range []string{"original", "low_rank"} {
+			pairs = append(pairs, &pair{model: m, method: method, batch: o.batchOf(m)})
+		}
+	}
+	var torchVersion string
+	for round := 0; round < o.rounds; round++ {
+		for _, p := range pairs {
+			g, err := o.goBench(p.model, p.method, p.batch, o.steps, o.warmup)
+			if err != nil {
+				return err
+			}
+			t, err := o.torchBench(p.model, p.method, p.batch)
+			if err != nil {
+				return err
+			}
+			if g.Params != t.Params {
+				return fmt.Errorf("%s %s: Go counts %d parameters, PyTorch %d: the modules differ", p.model, p.method, g.Params, t.Params)
+			}
+			p.goMs, p.pyMs = append(p.goMs, g.StepMedianMs), append(p.pyMs, t.StepMedianMs)
+			p.ratios = append(p.ratios, g.StepMedianMs/t.StepMedianMs)
+			p.last, p.pyParams, torchVersion = g, t.Params, t.Torch
+			fmt.Fprintf(os.Stderr, "round %d %s %s: Go %.1f ms, PyTorch %.1f ms\n", round+1, p.model, p.method, g.StepMedianMs, t.StepMedianMs)
+		}
+	}
+	fmt.Fprintf(md, "Measured by `go run ./bench/compare -readme README.md` on %s (%d cores), %d intra-op threads on both sides, "+
+		"libtorch 1.13 (PyTorch %s, Debian) with OpenBLAS; %d rounds, each side a fresh process timing %d SGD steps after %d warm-up steps, "+
+		"the two sides alternating. Step: batch to tensors, forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4), "+
+		"loss and predictions read back.\n\n",
+		cpuModel(), runtime.NumCPU(), o.threads, torchVersion, o.rounds, o.steps, o.warmup)
+	md.WriteString("| model | method | batch | parameters | Go step ms (median) | PyTorch step ms | Go/PyTorch (min / median / max) | Go GFLOP/s | Go inference ms (batch / 1) | Go peak RSS MB |\n")
+	md.WriteString("|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n")
+	for _, p := range pairs {
+		r := summarize(p.ratios)
+		fmt.Fprintf(md, "| %s | %s | %d | %d | %.1f | %.1f | %.2f / **%.2f** / %.2f | %.1f | %.1f / %.2f | %.0f |\n", p.model, p.method, p.batch,
+			p.last.Params, summarize(p.goMs).med, summarize(p.pyMs).med, r.min, r.med, r.max, p.last.GFLOPS, p.last.InferMs, p.last.Infer1Ms, p.last.PeakRSSMB)
+	}
+	if err := lowRankRatios(o, md, pairs); err != nil {
+		return err
+	}
+	if err := lstmImpls(o, md); err != nil {
+		return err
+	}
+	return memory(o, md, quick)
+}
+
+// lowRankRatios compares the low-rank/full step-time ratio with the FLOP ratio, for the spatial
+// scheme (from the rounds above) and the channel scheme (measured here).
+func lowRankRatios(o options, md *bytes.Buffer, pairs []*pair) error {
+	byKey := map[string]*pair{}
+	for _, p := range pairs {
+		byKey[p.model+" "+p.method] = p
+	}
+	md.WriteString("\nLow-rank against full-rank (Go, medians over the rounds; target: time ratio ≤ 1.15 × FLOP ratio):\n\n")
+	md.WriteString("| model | scheme | FLOP ratio | step-time ratio | time ratio / FLOP ratio |\n|---|---|---:|---:|---:|\n")
+	for _, m := range []string{"vgg11", "vgg16", "resnet18"} {
+		full, low := byKey[m+" original"], byKey[m+" low_rank"]
+		if full == nil || low == nil {
+			continue
+		}
+		fr := float64(low.last.FLOPsPerExample) / float64(full.last.FLOPsPerExample)
+		tr := summarize(low.goMs).med / summarize(full.goMs).med
+		fmt.Fprintf(md, "| %s | spatial | %.3f | %.3f | %.2f |\n", m, fr, tr, tr/fr)
+		var ch []float64
+		var chRes result
+		for round := 0; round < o.rounds; round++ {
+			r, err := o.goBench(m, "low_rank", full.batch, o.steps, o.warmup, "--conv-scheme", "channel")
+			if err != nil {
+				return err
+			}
+			ch, chRes = append(ch, r.StepMedianMs), r
+		}
+		cfr := float64(chRes.FLOPsPerExample) / float64(full.last.FLOPsPerExample)
+		ctr := summarize(ch).med / summarize(full.goMs).med
+		fmt.Fprintf(md, "| %s | channel | %.3f | %.3f | %.2f |\n", m, cfr, ctr, ctr/cfr)
+	}
+	return nil
+}
+
+// lstmImpls times the dense LSTM and both low-rank implementations.
+func lstmImpls(o options, md *bytes.Buffer) error {
+	b := o.batchOf("lstm")
+	var dense, rec, fac []float64
+	for round := 0; round < o.rounds; round++ {
+		for _, c := range []struct {
+			method, impl string
+			into         *[]float64
+		}{{"original", "reconstructed", &dense}, {"low_rank", "reconstructed", &rec}, {"low_rank", "factored", &fac}} {
+			r, err := o.goBench("lstm", c.method, b, o.steps, o.warmup, "--lstm-impl", c.impl)
+			if err != nil {
+				return err
+			}
+			*c.into = append(*c.into, r.StepMedianMs)
+		}
+	}
+	d := summarize(dense).med
+	fmt.Fprintf(md, "\nLSTM (Go, batch %d, 80 characters, medians): dense %.1f ms; low-rank `reconstructed` %.1f ms (%.2f× dense; target ≤ 1.2×); "+
+		"low-rank `factored` %.1f ms (%.2f×).\n", b, d, summarize(rec).med, summarize(rec).med/d, summarize(fac).med, summarize(fac).med/d)
+	return nil
+}
+
+// memory runs 5,000 Adam steps of the low-rank MLP and compares resident memory after 500.
+func memory(o options, md *bytes.Buffer, quick bool) error {
+	steps := 5000
+	if quick {
+		steps = 20
+	}
+	r, err := o.goBench("mlp", "low_rank", 128, steps, 0, "--optimizer", "adam")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(md, "\nMemory: %d Adam steps of the low-rank MLP (batch 128): RSS %.1f MB after %d steps, %.1f MB after %d (%+.1f%%; target within 5%%).\n",
+		steps, r.RSSTenthMB, steps/10, r.RSSLastMB, steps, 100*(r.RSSLastMB-r.RSSTenthMB)/r.RSSTenthMB)
+	return nil
+}
+
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// splice replaces the text between the bench markers in path.
+func splice(path, table string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	s := string(raw)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", path, begin, end)
+	}
+	out := s[:i+len(begin)] + "\n" + table + "\n" + s[j:]
+	return os.WriteFile(path, []byte(out), 0o644)
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lowrank-dev/lowrank/train"
+)
+
+// benchCmd measures training-step and inference speed per model.
+type benchCmd struct {
+	models, methods []string
+	spec            train.BenchSpec
+	json, inProcess bool
+}
+
+// DefaultBenchModels are the models lowrank bench measures without --models.
+var DefaultBenchModels = []string{"mlp", "cnn", "vgg11", "vgg16", "resnet18", "lstm", "transformer", "vit", "resnet101"}
+
+func (c *benchCmd) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench [--models mlp,cnn,...] [--batch 128] [--json]",
+		Short: "Time training steps and inference of each model, full-rank and low-rank, on random data",
+		Long: `bench times, for each model and method, a training step exactly as training runs it (batch
+copied to tensors, forward, cross-entropy, backward, optimizer update, loss and predictions read
+back) after warm-up steps, and reports the median, minimum and maximum, samples per second, FLOPs
+per step (3× the forward's multiply-adds), the achieved GFLOP/s, inference latency at the batch
+size and at batch 1, and the peak resident memory. Each model runs in its own process, so that
+peak memory is its own.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd) },
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&c.models, "models", DefaultBenchModels, "models to measure")
+	f.StringSliceVar(&c.methods, "methods", []string{"original", "low_rank"}, "methods: original, low_rank")
+	f.IntVar(&c.spec.Batch, "batch", 128, "batch size")
+	f.IntVar(&c.spec.Steps, "steps", 10, "timed steps (and inference passes)")
+	f.IntVar(&c.spec.Warmup, "warmup", 3, "untimed steps before timing")
+	f.StringVar(&c.spec.Device, "device", "cpu", "cpu, cuda, cuda:N or auto")
+	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw or rmsprop")
+	f.StringVar(&c.spec.ConvScheme, "conv-scheme", "spatial", "factorized convolutions: spatial or channel")
+	f.StringVar(&c.spec.LSTMImpl, "lstm-impl", "reconstructed", "low-rank LSTM: reconstructed or factored")
+	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
+	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
+	return cmd
+}
+
+func (c *benchCmd) run(cmd *cobra.Command) error {
+	if fl := cmd.Flag("threads"); fl != nil && fl.Changed {
+		c.spec.Threads, _ = strconv.Atoi(fl.Value.String())
+	}
+	for _, m := range c.models {
+		if _, ok := train.BenchDatasets[m]; !ok {
+			return usageError{fmt.Errorf("--models: unknown model %q", m)}
+		}
+	}
+	for _, m := range c.methods {
+		if m != "original" && m != "low_rank" {
+			return usageError{fmt.Errorf("--methods: %q is not original or low_rank", m)}
+		}
+	}
+	var results []train.BenchResult
+	single := len(c.models)*len(c.methods) == 1
+	for _, model := range c.models {
+		for _, method := range c.methods {
+			s := c.spec
+			s.Model, s.Method = model, method
+			var r train.BenchResult
+			var err error
+			if single || c.inProcess {
+				r, err = train.Bench(s)
+			} else {
+				r, err = c.child(cmd, s)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", model, method, err)
+			}
+			results = append(results, r)
+			if !c.json {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s %s: step %.1f ms\n", model, method, r.StepMedianMs)
+			}
+		}
+	}
+	if c.json {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tsamples/s\tGFLOP/step\tGFLOP/s\tinfer ms\tinfer@1 ms\tpeak RSS MB\t")
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t\n", r.Model, r.Method, r.Params,
+			r.StepMedianMs, r.StepMinMs, r.StepMaxMs, r.SamplesPerSec, r.FLOPsPerStep/1e9, r.GFLOPS, r.InferMs, r.Infer1Ms, r.PeakRSSMB)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "batch %d, %d intra-op threads, device %s, optimizer %s; FLOPs count multiply-adds (fvcore), a step as 3× the forward\n",
+		c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer)
+	return nil
+}
+
+// child measures s in a fresh process of this binary, so that its peak memory is its own.
+func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec) (train.BenchResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return train.BenchResult{}, err
+	}
+	args := []string{"bench", "--json", "--models", s.Model, "--methods", s.Method, "--batch", strconv.Itoa(s.Batch),
+		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
+		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
+		"--threads", strconv.Itoa(s.Threads)}
+	child := exec.Command(exe, args...)
+	child.Stderr = cmd.ErrOrStderr()
+	out, err := child.Output()
+	if err != nil {
+		return train.BenchResult{}, fmt.Errorf("%s %s: %w", exe, strings.Join(args, " "), err)
+	}
+	var rs []train.BenchResult
+	if err := json.Unmarshal(out, &rs); err != nil || len(rs) != 1 {
+		return train.BenchResult{}, fmt.Errorf("bench child printed %q: %v", out, err)
+	}
+	return rs[0], nil
+}

@@ -1,0 +1,107 @@
+// Fused optimizer steps: the update rules of torch.optim's single-tensor SGD, Adam, AdamW and
+// RMSprop (PyTorch 1.13), applied to every parameter in one call, followed by clearing the
+// gradients (set to none, as zero_grad(set_to_none=True)). Parameters without a gradient are
+// skipped. Runs without recording gradients.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+
+#include "fused.h"
+
+namespace {
+
+at::Tensor &T(void *h) { return *static_cast<at::Tensor *>(h); }
+
+char *message(const char *what) {
+  char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
+  if (m != nullptr) std::strcpy(m, what);
+  return m;
+}
+
+template <typename F>
+char *guarded(F f) {
+  try {
+    at::NoGradGuard no_grad;
+    f();
+    return nullptr;
+  } catch (const std::exception &e) {
+    return message(e.what());
+  } catch (...) {
+    return message("unknown C++ exception in a fused optimizer step");
+  }
+}
+
+// grad_of returns the parameter's gradient with weight decay applied (g + wd·p), or an
+// undefined tensor when the parameter has none.
+at::Tensor grad_of(at::Tensor &p, double wd) {
+  const at::Tensor &g = p.grad();
+  if (!g.defined()) return at::Tensor();
+  return wd != 0 ? g.add(p, wd) : g;
+}
+
+void clear_grad(at::Tensor &p) { p.mutable_grad().reset(); }
+
+}  // namespace
+
+extern "C" char *lowrank_sgd_step(void **params, void **bufs, int n, double lr, double momentum, double wd) {
+  return guarded([&] {
+    for (int i = 0; i < n; i++) {
+      at::Tensor &p = T(params[i]);
+      at::Tensor d = grad_of(p, wd);
+      if (!d.defined()) continue;
+      if (momentum != 0) {
+        // A zero buffer makes the first step b = d, as torch's clone on the first step.
+        at::Tensor &b = T(bufs[i]);
+        b.mul_(momentum).add_(d);
+        d = b;
+      }
+      p.add_(d, -lr);
+      clear_grad(p);
+    }
+  });
+}
+
+extern "C" char *lowrank_adam_step(void **params, void **exp_avg, void **exp_avg_sq, int n, double lr, double beta1,
+                                   double beta2, double eps, double wd, int decoupled, long long step) {
+  return guarded([&] {
+    const double bc1 = 1 - std::pow(beta1, double(step));
+    const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, double(step)));
+    for (int i = 0; i < n; i++) {
+      at::Tensor &p = T(params[i]);
+      if (!p.grad().defined()) continue;
+      if (decoupled && wd != 0) p.mul_(1 - lr * wd);
+      at::Tensor d = grad_of(p, decoupled ? 0 : wd);
+      at::Tensor &m = T(exp_avg[i]), &v = T(exp_avg_sq[i]);
+      m.mul_(beta1).add_(d, 1 - beta1);
+      v.mul_(beta2).addcmul_(d, d, 1 - beta2);
+      at::Tensor denom = (v.sqrt() / bc2_sqrt).add_(eps);
+      p.addcdiv_(m, denom, -lr / bc1);
+      clear_grad(p);
+    }
+  });
+}
+
+extern "C" char *lowrank_rmsprop_step(void **params, void **square_avg, void **bufs, int n, double lr, double alpha,
+                                      double eps, double momentum, double wd) {
+  return guarded([&] {
+    for (int i = 0; i < n; i++) {
+      at::Tensor &p = T(params[i]);
+      at::Tensor d = grad_of(p, wd);
+      if (!d.defined()) continue;
+      at::Tensor &s = T(square_avg[i]);
+      s.mul_(alpha).addcmul_(d, d, 1 - alpha);
+      at::Tensor avg = s.sqrt().add_(eps);
+      if (momentum != 0) {
+        at::Tensor &b = T(bufs[i]);
+        b.mul_(momentum).addcdiv_(d, avg);
+        p.add_(b, -lr);
+      } else {
+        p.addcdiv_(d, avg, -lr);
+      }
+      clear_grad(p);
+    }
+  });
+}

@@ -1,0 +1,237 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sugarme/gotch/nn"
+
+	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/lowrank"
+)
+
+// BenchDatasets is the input each model is benchmarked on (its shapes only: the data is random).
+var BenchDatasets = map[string]string{
+	"mlp": "fashion-mnist", "cnn": "fashion-mnist", "vgg11": "cifar10", "vgg16": "cifar10", "resnet18": "cifar10",
+	"resnet101": "cifar10", "vit": "cifar10", "lstm": "shakespeare", "transformer": "wikitext2",
+}
+
+// BenchSpec selects what Bench measures.
+type BenchSpec struct {
+	Model      string `json:"model"`
+	Method     string `json:"method"` // original or low_rank
+	Batch      int    `json:"batch"`
+	Threads    int    `json:"threads"` // 0: one per core
+	Device     string `json:"device"`
+	Steps      int    `json:"steps"`  // timed steps
+	Warmup     int    `json:"warmup"` // untimed steps first
+	Optimizer  string `json:"optimizer"`
+	ConvScheme string `json:"conv_scheme"` // spatial or channel
+	LSTMImpl   string `json:"lstm_impl"`   // reconstructed or factored
+}
+
+// BenchResult is one model's speed. A training step is exactly Fit's: the host batch copied to
+// tensors, forward, cross-entropy, the loss read back, backward, the optimizer's update, and the
+// predictions read back for accuracy. FLOPs count one multiply-add as one FLOP (fvcore's
+// convention, as the reference's table); a training step is counted as 3× the forward.
+type BenchResult struct {
+	BenchSpec
+	Params          int64   `json:"params"`
+	FLOPsPerExample int64   `json:"flops_per_example"`
+	FLOPsPerStep    float64 `json:"flops_per_step"`
+	StepMedianMs    float64 `json:"step_median_ms"`
+	StepMinMs       float64 `json:"step_min_ms"`
+	StepMaxMs       float64 `json:"step_max_ms"`
+	SamplesPerSec   float64 `json:"samples_per_sec"`
+	GFLOPS          float64 `json:"gflops"` // FLOPsPerStep / median step
+	InferMs         float64 `json:"infer_ms"`  // forward without gradients at Batch, median
+	Infer1Ms        float64 `json:"infer1_ms"` // the same at batch 1
+	PeakRSSMB       float64 `json:"peak_rss_mb"`
+	// Resident memory after a tenth of the timed training steps and after all of them: equal
+	// when a long run keeps its memory flat.
+	RSSTenthMB float64 `json:"rss_tenth_mb"`
+	RSSLastMB  float64 `json:"rss_last_mb"`
+}
+
+// benchConfig is the configuration a benchmark trains with: the defaults, the model's dataset
+// and the spec's choices.
+func benchConfig(s BenchSpec) (config.Config, error) {
+	ds, ok := BenchDatasets[s.Model]
+	if !ok {
+		return config.Config{}, fmt.Errorf("model %q: want one of %s", s.Model, strings.Join(config.ModelNames, ", "))
+	}
+	c := config.Default()
+	c.Model.Name, c.Model.Method, c.Data.Dataset = s.Model, s.Method, ds
+	c.Train.BatchSize, c.Train.Threads, c.Train.Device = s.Batch, s.Threads, s.Device
+	if s.Optimizer != "" {
+		c.Optimizer.Name = s.Optimizer
+	}
+	if s.ConvScheme != "" {
+		c.LowRank.ConvScheme = s.ConvScheme
+	}
+	if s.LSTMImpl != "" {
+		c.LowRank.LSTMImpl = s.LSTMImpl
+	}
+	if s.Steps < 1 || s.Warmup < 0 {
+		return c, fmt.Errorf("steps %d, warmup %d: want at least one timed step and no negative warm-up", s.Steps, s.Warmup)
+	}
+	return c, c.Validate()
+}
+
+// BenchBatch is a random host batch shaped like the dataset's: images N(0, 1) with labels below
+// the class count, or token windows with next-token targets.
+func BenchBatch(dataset string, batch int, seed uint64) data.HostBatch {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	spec := config.Specs[dataset]
+	b := int64(batch)
+	if spec.SeqLen > 0 {
+		n := int(b * spec.SeqLen)
+		x, y := make([]int64, n), make([]int64, n)
+		for i := range x {
+			x[i], y[i] = rng.Int64N(spec.Classes), rng.Int64N(spec.Classes)
+		}
+		shape := []int64{b, spec.SeqLen}
+		return data.HostBatch{XInt: x, XShape: shape, Y: y, YShape: shape}
+	}
+	x := make([]float32, b*spec.Channels*spec.Size*spec.Size)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	y := make([]int64, b)
+	for i := range y {
+		y[i] = rng.Int64N(spec.Classes)
+	}
+	return data.HostBatch{X: x, XShape: []int64{b, spec.Channels, spec.Size, spec.Size}, Y: y, YShape: []int64{b}}
+}
+
+// Bench measures one model: Warmup untimed training steps, then Steps timed ones, then the same
+// number of forward passes without gradients at Batch and at batch 1. Peak RSS is the process's
+// high-water mark since Bench started (reset through /proc/self/clear_refs where Linux allows),
+// so run one Bench per process for a clean figure (lowrank bench does).
+func Bench(s BenchSpec) (BenchResult, error) {
+	cfg, err := benchConfig(s)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	res := BenchResult{BenchSpec: s}
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM; best effort
+	device, err := backend.Device(cfg.Train.Device)
+	if err != nil {
+		return res, err
+	}
+	defer backend.LockThread()()
+	backend.SetThreads(cfg.Train.Threads)
+	res.Threads = backend.Threads()
+	backend.ManualSeed(int64(cfg.Train.Seed))
+	vs := nn.NewVarStore(device)
+	model, err := cfg.Build(vs.Root(), "")
+	if err != nil {
+		return res, err
+	}
+	c := model.Cost()
+	res.Params, res.FLOPsPerExample = c.Params, c.FLOPs
+	res.FLOPsPerStep = 3 * float64(c.FLOPs) * float64(s.Batch)
+	opt, err := newOptimizer(Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay}, vs, cfg.Optimizer.LR)
+	if err != nil {
+		return res, err
+	}
+	o := Options{Device: device, Regularizer: lowrank.Regularizer{}}
+	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1)
+	times := make([]float64, 0, s.Steps)
+	for i := 0; i < s.Warmup+s.Steps; i++ {
+		start := time.Now()
+		st, err := trainStep(model, opt, hb, o)
+		if err != nil {
+			return res, fmt.Errorf("training step %d: %w", i+1, err)
+		}
+		if math.IsNaN(st.loss) {
+			return res, fmt.Errorf("training step %d: loss is NaN", i+1)
+		}
+		if i >= s.Warmup {
+			times = append(times, time.Since(start).Seconds()*1e3)
+		}
+		if i+1 == s.Warmup+max(1, s.Steps/10) {
+			res.RSSTenthMB = procStatusMB("VmRSS")
+		}
+	}
+	res.RSSLastMB = procStatusMB("VmRSS")
+	res.StepMedianMs, res.StepMinMs, res.StepMaxMs = medianMinMax(times)
+	res.SamplesPerSec = float64(s.Batch) / (res.StepMedianMs / 1e3)
+	res.GFLOPS = res.FLOPsPerStep / (res.StepMedianMs / 1e3) / 1e9
+	infer := func(batch int) (float64, error) {
+		hb := BenchBatch(cfg.Data.Dataset, batch, 2)
+		b, err := hb.Tensors(device)
+		if err != nil {
+			return 0, err
+		}
+		defer b.Drop()
+		var ms []float64
+		for i := 0; i < s.Warmup+s.Steps; i++ {
+			start := time.Now()
+			backend.NoGrad(func() {
+				out, ferr := model.Forward(b.X, false)
+				if ferr != nil {
+					err = ferr
+					return
+				}
+				out.MustDrop()
+			})
+			if err != nil {
+				return 0, err
+			}
+			if i >= s.Warmup {
+				ms = append(ms, time.Since(start).Seconds()*1e3)
+			}
+		}
+		m, _, _ := medianMinMax(ms)
+		return m, nil
+	}
+	if res.InferMs, err = infer(s.Batch); err != nil {
+		return res, err
+	}
+	if res.Infer1Ms, err = infer(1); err != nil {
+		return res, err
+	}
+	res.PeakRSSMB = procStatusMB("VmHWM")
+	return res, nil
+}
+
+// medianMinMax summarizes timings.
+func medianMinMax(xs []float64) (med, lo, hi float64) {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	med = s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return med, s[0], s[n-1]
+}
+
+// procStatusMB reads a "kB" field of /proc/self/status in megabytes (NaN where unavailable).
+func procStatusMB(field string) float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return math.NaN()
+}
