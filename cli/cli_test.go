@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +162,48 @@ func TestDoctorThreadsFlag(t *testing.T) {
 	}
 	if _, err := execute(t, "doctor", "--threads", "-2"); err == nil {
 		t.Error("a negative thread count must be refused")
+	}
+}
+
+// TestBenchJSON: lowrank bench measures the models asked for (in process here) and reports
+// their costs as the layer table counts them, with positive timings.
+func TestBenchJSON(t *testing.T) {
+	out, err := execute(t, "bench", "--json", "--in-process", "--models", "mlp,lstm", "--methods", "low_rank",
+		"--batch", "4", "--steps", "2", "--warmup", "1", "--threads", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	start := strings.Index(out, "[")
+	var rs []struct {
+		Model           string
+		Params          int64
+		FLOPsPerExample int64   `json:"flops_per_example"`
+		FLOPsPerStep    float64 `json:"flops_per_step"`
+		StepMedianMs    float64 `json:"step_median_ms"`
+		SamplesPerSec   float64 `json:"samples_per_sec"`
+		InferMs         float64 `json:"infer_ms"`
+		PeakRSSMB       float64 `json:"peak_rss_mb"`
+		Threads         int
+	}
+	if start < 0 || json.Unmarshal([]byte(out[start:]), &rs) != nil || len(rs) != 2 {
+		t.Fatalf("not a JSON array of 2 results:\n%s", out)
+	}
+	for i, want := range []struct {
+		model  string
+		params int64
+	}{{"mlp", 174851}, {"lstm", 209008}} {
+		r := rs[i]
+		if r.Model != want.model || r.Params != want.params {
+			t.Errorf("result %d: %s with %d parameters, want %s with %d", i, r.Model, r.Params, want.model, want.params)
+		}
+		if r.FLOPsPerStep != 3*4*float64(r.FLOPsPerExample) || r.StepMedianMs <= 0 || r.InferMs <= 0 || r.PeakRSSMB <= 0 || r.Threads != 1 {
+			t.Errorf("%s: %+v", r.Model, r)
+		}
+		if got := 4 / (r.StepMedianMs / 1e3); math.Abs(got-r.SamplesPerSec) > 1e-6*got {
+			t.Errorf("%s: %g samples/s from a %g ms step of 4", r.Model, r.SamplesPerSec, r.StepMedianMs)
+		}
+	}
+	if _, err := execute(t, "bench", "--models", "alexnet"); err == nil || !strings.Contains(err.Error(), "alexnet") {
+		t.Errorf("unknown model: %v", err)
 	}
 }

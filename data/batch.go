@@ -1,9 +1,12 @@
 package data
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"unsafe"
 
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -57,14 +60,14 @@ func (h HostBatch) Tensors(device gotch.Device) (Batch, error) {
 	var x *ts.Tensor
 	var err error
 	if h.XInt != nil {
-		x, err = ts.NewTensorFromData(h.XInt, h.XShape)
+		x, err = TensorOf(h.XInt, h.XShape)
 	} else {
-		x, err = ts.NewTensorFromData(h.X, h.XShape)
+		x, err = TensorOf(h.X, h.XShape)
 	}
 	if err != nil {
 		return Batch{}, err
 	}
-	y, err := ts.NewTensorFromData(h.Y, h.YShape)
+	y, err := TensorOf(h.Y, h.YShape)
 	if err != nil {
 		x.MustDrop()
 		return Batch{}, err
@@ -80,6 +83,32 @@ func (h HostBatch) Tensors(device gotch.Device) (Batch, error) {
 		}
 	}
 	return Batch{X: x, Y: y}, nil
+}
+
+// TensorOf copies data into a new CPU tensor of the given shape, in one copy straight from the
+// slice (gotch's NewTensorFromData reflects over the data and copies it three times).
+func TensorOf[T float32 | int64](data []T, shape []int64) (*ts.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	if n != int64(len(data)) || len(shape) == 0 {
+		return nil, fmt.Errorf("tensor of %d values cannot have shape %v", len(data), shape)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("tensor of shape %v is empty", shape)
+	}
+	var zero T
+	kind := gotch.Float
+	if _, ok := any(zero).(int64); ok {
+		kind = gotch.Int64
+	}
+	// The C side copies the values before returning and keeps no pointer to them.
+	c := lib.AtTensorOfData(unsafe.Pointer(&data[0]), shape, uint(len(shape)), uint(unsafe.Sizeof(zero)), int(kind.CKind()))
+	if err := ts.TorchErr(); err != nil {
+		return nil, err
+	}
+	return ts.New(c), nil
 }
 
 // Order returns the example order of an epoch: a permutation drawn from (seed, epoch) when

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sugarme/gotch"
+
 	"github.com/lowrank-dev/lowrank/data"
 )
 
@@ -339,6 +341,41 @@ func TestCharStreamStride(t *testing.T) {
 		c.Limit(tc.limit)
 		if got := c.Len(); got != tc.limLen {
 			t.Errorf("stride %d: after Limit(%d) Len %d, want %d", tc.stride, tc.limit, got, tc.limLen)
+		}
+	}
+}
+
+// TestTensorOf: one copy of the slice into a tensor of the shape, values and dtype intact, and
+// clear errors for mismatched shapes.
+func TestTensorOf(t *testing.T) {
+	f := []float32{1.5, -2, 3, 4, 5, 6.25}
+	x, err := data.TensorOf(f, []int64{2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := x.Float64Values()
+	for i := range f {
+		if got[i] != float64(f[i]) {
+			t.Fatalf("float values %v, want %v", got, f)
+		}
+	}
+	if x.DType() != gotch.Float {
+		t.Errorf("dtype %v", x.DType())
+	}
+	f[0] = 99 // the tensor holds a copy
+	if x.Float64Values()[0] != 1.5 {
+		t.Error("the tensor aliases the slice")
+	}
+	y, err := data.TensorOf([]int64{7, 1 << 40, -3}, []int64{3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := y.Int64Values(); v[0] != 7 || v[1] != 1<<40 || v[2] != -3 || y.DType() != gotch.Int64 {
+		t.Errorf("int values %v, dtype %v", v, y.DType())
+	}
+	for _, shape := range [][]int64{{4}, {}, {2, 2}} {
+		if _, err := data.TensorOf([]int64{1, 2, 3}, shape); err == nil {
+			t.Errorf("shape %v accepted for 3 values", shape)
 		}
 	}
 }

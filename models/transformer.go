@@ -244,7 +244,7 @@ func (m *Transformer) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err err
 		}
 		d := s.Keep(s.Keep(m.dec1.forward(h)).Gelu("none", false))
 		d = s.Keep(m.dec2.forward(s.Keep(m.decNorm.forward(d))))
-		out = s.Release(s.Keep(s.Keep(d.Permute([]int64{0, 2, 1}, false)).Contiguous(false)))
+		out = s.Release(s.Keep(d.Permute([]int64{0, 2, 1}, false))) // a view: cross-entropy reads it as is
 	})
 	return out, err
 }

@@ -1,0 +1,56 @@
+"""Where a training step's time goes, by libtorch operator, for a model of bench/torch_bench.py.
+
+Usage: /usr/bin/python3 bench/torch_profile.py --model vgg11 [--method low_rank] [--batch 128]
+       [--threads 2] [--conv-scheme spatial] [--top 12]
+
+lowrank and PyTorch run the same libtorch kernels, so this profile of the PyTorch module (same
+layers, same shapes) also says where lowrank's step time goes. Prints the operators with the
+most self CPU time over 3 profiled steps (after 2 warm-up steps), with their share of the total.
+"""
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
+
+import torch_bench as tb
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', required=True)
+    ap.add_argument('--method', default='original')
+    ap.add_argument('--batch', type=int, default=128)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--conv-scheme', default='spatial')
+    ap.add_argument('--top', type=int, default=12)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    m = tb.build(a.model, a.method == 'low_rank', a.conv_scheme)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    xb, yb = tb.batch(a.model, a.batch, np.random.default_rng(1))
+    x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+
+    def step():
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    for _ in range(2):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f'{a.model} {a.method} ({a.conv_scheme}), batch {a.batch}, {a.threads} threads: '
+          f'{total / 3 / 1e3:.1f} ms of operator time per step')
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:a.top]:
+        print(f'  {e.key:45s} {e.self_cpu_time_total / 3 / 1e3:8.1f} ms  {100 * e.self_cpu_time_total / total:5.1f}%')
+
+
+if __name__ == '__main__':
+    main()
