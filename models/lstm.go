@@ -143,7 +143,7 @@ func (m *CharLSTM) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err error)
 			cn.MustDrop()
 			h = s.Keep(y, nil)
 		}
-		logits := s.Keep(m.decoder.forward(h)) // (B, T, vocab)
+		logits := s.Keep(m.decoder.forward(h))                           // (B, T, vocab)
 		out = s.Release(s.Keep(logits.Permute([]int64{0, 2, 1}, false))) // a view: cross-entropy reads it as is
 	})
 	return out, err

@@ -51,7 +51,7 @@ type BenchResult struct {
 	StepMinMs       float64 `json:"step_min_ms"`
 	StepMaxMs       float64 `json:"step_max_ms"`
 	SamplesPerSec   float64 `json:"samples_per_sec"`
-	GFLOPS          float64 `json:"gflops"` // FLOPsPerStep / median step
+	GFLOPS          float64 `json:"gflops"`    // FLOPsPerStep / median step
 	InferMs         float64 `json:"infer_ms"`  // forward without gradients at Batch, median
 	Infer1Ms        float64 `json:"infer1_ms"` // the same at batch 1
 	PeakRSSMB       float64 `json:"peak_rss_mb"`

@@ -35,7 +35,7 @@
 //  9. ts.newTensor loses its per-tensor bookkeeping (a 100 KB Go allocation meant to push the
 //     garbage collector, a formatted name, a mutex-guarded map): a live-tensor count requests a
 //     collection when it doubles instead (tensorbook.go). Measured in the README's bench notes.
-// 10. The package fused is added (fused/fused.cpp): SGD, Adam, AdamW and RMSprop updates of all
+//  10. The package fused is added (fused/fused.cpp): SGD, Adam, AdamW and RMSprop updates of all
 //     parameters in one call into libtorch, which lowrank's optimizers use instead of several
 //     cgo calls and temporary tensors per parameter.
 //
