@@ -344,9 +344,8 @@ func (bn *batchNorm) forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
 		return ts.BatchNorm(x, bn.w, bn.b, ts.None, ts.None, true, bn.momentum, 1e-5, false)
 	}
 	if train {
-		var err error
-		backend.NoGrad(func() { err = bn.count.AddScalar_(ts.IntScalar(1)) })
-		if err != nil {
+		// num_batches_tracked needs no gradient, so no grad-mode switch either.
+		if err := bn.count.AddScalar_(ts.IntScalar(1)); err != nil {
 			return nil, err
 		}
 	}
