@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,7 @@ type benchCmd struct {
 	models, methods []string
 	spec            train.BenchSpec
 	json, inProcess bool
+	cpuProfile      string
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -48,6 +50,7 @@ peak memory is its own.`,
 	f.StringVar(&c.spec.ConvScheme, "conv-scheme", "spatial", "factorized convolutions: spatial or channel")
 	f.StringVar(&c.spec.LSTMImpl, "lstm-impl", "reconstructed", "low-rank LSTM: reconstructed or factored")
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
+	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
 	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
 	return cmd
 }
@@ -65,6 +68,18 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		if m != "original" && m != "low_rank" {
 			return usageError{fmt.Errorf("--methods: %q is not original or low_rank", m)}
 		}
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+		c.inProcess = true
 	}
 	var results []train.BenchResult
 	single := len(c.models)*len(c.methods) == 1

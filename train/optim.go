@@ -77,7 +77,7 @@ func (o *optimizer) buffer(i int, buf string) (*ts.Tensor, bool, error) {
 	return t, true, nil
 }
 
-// BackwardStep runs backward from loss, applies one update and clears the gradients.
+// BackwardStep runs backward from loss, applies one update and zeroes the gradients.
 func (o *optimizer) BackwardStep(loss *ts.Tensor) error {
 	if err := loss.Backward(); err != nil {
 		return err
@@ -88,7 +88,7 @@ func (o *optimizer) BackwardStep(loss *ts.Tensor) error {
 }
 
 // update applies one step to every parameter with a gradient, in one call into libtorch
-// (gotch's fused package, installed by tools/gotchprep), and clears the gradients.
+// (gotch's fused package, installed by tools/gotchprep), and zeroes the gradients.
 func (o *optimizer) update() error {
 	o.step++
 	var err error

@@ -49,6 +49,7 @@ type options struct {
 	warmup, threads     int
 	models              []string
 	batch               map[string]int
+	sections            map[string]bool
 }
 
 func main() {
@@ -64,9 +65,14 @@ func main() {
 	flag.StringVar(&models, "models", "mlp,cnn,vgg11,vgg16,resnet18,lstm,transformer", "models")
 	flag.StringVar(&batches, "batch", "128,transformer=32", "batch size, and per-model overrides")
 	flag.StringVar(&readme, "readme", "", "rewrite this file's bench section with the tables")
+	sections := flag.String("sections", "steps,lowrank,lstm,memory", "what to measure: steps (Go vs PyTorch), lowrank (low-rank/full vs FLOPs), lstm, memory")
 	quick := flag.Bool("quick", false, "one round of one step per model (proves the comparison runs; CI)")
 	flag.Parse()
 	o.models = strings.Split(models, ",")
+	o.sections = map[string]bool{}
+	for _, s := range strings.Split(*sections, ",") {
+		o.sections[s] = true
+	}
 	o.batch = map[string]int{}
 	for _, b := range strings.Split(batches, ",") {
 		k, v, ok := strings.Cut(b, "=")
@@ -207,13 +213,20 @@ func run(o options, md *bytes.Buffer, quick bool) error {
 		fmt.Fprintf(md, "| %s | %s | %d | %d | %.1f | %.1f | %.2f / **%.2f** / %.2f | %.1f | %.1f / %.2f | %.0f |\n", p.model, p.method, p.batch,
 			p.last.Params, summarize(p.goMs).med, summarize(p.pyMs).med, r.min, r.med, r.max, p.last.GFLOPS, p.last.InferMs, p.last.Infer1Ms, p.last.PeakRSSMB)
 	}
-	if err := lowRankRatios(o, md, pairs); err != nil {
-		return err
+	if o.sections["lowrank"] {
+		if err := lowRankRatios(o, md, pairs); err != nil {
+			return err
+		}
 	}
-	if err := lstmImpls(o, md); err != nil {
-		return err
+	if o.sections["lstm"] {
+		if err := lstmImpls(o, md); err != nil {
+			return err
+		}
 	}
-	return memory(o, md, quick)
+	if o.sections["memory"] {
+		return memory(o, md, quick)
+	}
+	return nil
 }
 
 // lowRankRatios compares the low-rank/full step-time ratio with the FLOP ratio, for the spatial
