@@ -101,7 +101,7 @@ func summaryPlot(s *Suite, byGroup map[string][]Record, path string) error {
 	}
 	zero.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 	p.Add(zero)
-	n := 0
+	n, maxX := 0, 1.0
 	for gi, g := range s.Groups {
 		rs := byGroup[g.Name]
 		base := baseline(rs)
@@ -115,6 +115,7 @@ func summaryPlot(s *Suite, byGroup map[string][]Record, path string) error {
 				continue
 			}
 			pts = append(pts, plotter.XY{X: float64(r.Params) / float64(base.Params), Y: r.Value(r.Final()) - base.Value(base.Final())})
+			maxX = math.Max(maxX, pts[len(pts)-1].X)
 			labels = append(labels, r.Name)
 		}
 		if len(pts) == 0 {
@@ -142,7 +143,7 @@ func summaryPlot(s *Suite, byGroup map[string][]Record, path string) error {
 		return nil
 	}
 	pad(p)
-	p.X.Min, p.X.Max = 0, 1.1 // low-rank runs sit left of 1: the legend goes lower right
+	p.X.Min, p.X.Max = 0, maxX+0.1 // low-rank runs sit mostly left of 1: the legend goes lower right
 	return savePNG([]*plot.Plot{p}, 8*vg.Inch, 5*vg.Inch, path)
 }
 

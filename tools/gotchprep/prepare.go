@@ -22,7 +22,7 @@ type config struct {
 }
 
 // patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
-const patchLevel = "13"
+const patchLevel = "14"
 
 func (c config) validate() error {
 	var errs []error
