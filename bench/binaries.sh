@@ -3,7 +3,7 @@
 # alternating them round by round so that machine noise hits all alike.
 #
 #   bench/binaries.sh ROUNDS "MODEL:METHOD ..." NAME=BINARY ...
-#   bench/binaries.sh 5 "mlp:low_rank cnn:low_rank" before=/tmp/old/bin/lowrank after=bin/lowrank
+#   bench/binaries.sh 5 "mlp:low_rank cnn:low_rank" before=../old-checkout/bin/lowrank after=bin/lowrank
 #
 # Prints, per model and binary, the median over rounds of each process's median step time (ms),
 # and each binary's ratio to the first one. Extra `lowrank bench` flags go in BENCH_FLAGS

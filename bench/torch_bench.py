@@ -218,15 +218,21 @@ def batch(model, b, rng):
     return rng.standard_normal(shape, dtype=np.float32), rng.integers(0, 10, (b,))
 
 
-def main():
+def parser():
+    """The options that pick a model and its step, shared with torch_profile.py."""
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', required=True)
     ap.add_argument('--method', default='original')
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--conv-scheme', default='spatial')
+    return ap
+
+
+def main():
+    ap = parser()
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=3)
-    ap.add_argument('--conv-scheme', default='spatial')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(12345)

@@ -7,8 +7,6 @@ lowrank and PyTorch run the same libtorch kernels, so this profile of the PyTorc
 layers, same shapes) also says where lowrank's step time goes. Prints the operators with the
 most self CPU time over 3 profiled steps (after 2 warm-up steps), with their share of the total.
 """
-import argparse
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,12 +16,7 @@ import torch_bench as tb
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--model', required=True)
-    ap.add_argument('--method', default='original')
-    ap.add_argument('--batch', type=int, default=128)
-    ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--conv-scheme', default='spatial')
+    ap = tb.parser()
     ap.add_argument('--top', type=int, default=12)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

@@ -73,14 +73,14 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err := checkpoint.Apply(vs.NamedVariables(), weights, aliases); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	ppl := cfg.Data.Dataset == "wikitext2"
-	loss, metric, err := train.Evaluate(model, splits.Test, cfg.Train.BatchSize, device, ppl)
+	name := cfg.Metric()
+	loss, metric, err := train.Evaluate(model, splits.Test, cfg.Train.BatchSize, device, name == "perplexity")
 	if err != nil {
 		return err
 	}
-	name, value := "accuracy", fmt.Sprintf("%.2f%%", 100*metric)
-	if ppl {
-		name, value = "perplexity", fmt.Sprintf("%.3f", metric)
+	value := fmt.Sprintf("%.2f%%", 100*metric)
+	if name == "perplexity" {
+		value = fmt.Sprintf("%.3f", metric)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s on the %s test set (%d examples): loss %.4f, %s %s\n", path, cfg.Data.Dataset, splits.Test.Len(), loss, name, value)
 	return nil

@@ -61,10 +61,10 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		return err
 	}
 	last := res.History[len(res.History)-1]
-	metric := "accuracy"
+	metric := cfg.Metric()
 	value := fmt.Sprintf("%.2f%%", 100*last.TestMetric)
-	if cfg.Data.Dataset == "wikitext2" {
-		metric, value = "perplexity", fmt.Sprintf("%.2f", last.TestMetric)
+	if metric == "perplexity" {
+		value = fmt.Sprintf("%.2f", last.TestMetric)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s on %s, test %s %s after %d epochs; %d parameters, %d FLOPs per example; run directory %s\n",
 		c.cfg.name, cfg.Model.Method, cfg.Model.Name, cfg.Data.Dataset, metric, value, last.Epoch, res.Cost.Params, res.Cost.FLOPs, res.Dir)

@@ -94,6 +94,15 @@ type Scheduler struct {
 	WarmupEpochs int     `mapstructure:"warmup_epochs" json:"warmup_epochs"` // gradual linear warm-up; default 0
 }
 
+// Metric is what a run reports on its test set: "perplexity" for WikiText-2's fill-mask task,
+// "accuracy" (of the predicted class or next character) otherwise.
+func (c Config) Metric() string {
+	if c.Data.Dataset == "wikitext2" {
+		return "perplexity"
+	}
+	return "accuracy"
+}
+
 // Default is the configuration every file starts from.
 func Default() Config {
 	return Config{

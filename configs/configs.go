@@ -1,54 +1,51 @@
 // Package configs embeds the experiment configurations shipped with lowrank, so that
-// `lowrank train -c NAME` works from any directory.
+// `lowrank train -c NAME` works from any directory, and the suites of runs `lowrank report`
+// trains (suites/).
 package configs
 
 import (
 	"embed"
+	"path"
 	"sort"
 	"strings"
 )
 
-//go:embed *.yaml
+//go:embed *.yaml suites/*.yaml
 var files embed.FS
 
-//go:embed suites/*.yaml
-var suites embed.FS
-
-// Suite returns the embedded run list name (".yaml" optional) that `lowrank report` runs.
-func Suite(name string) ([]byte, bool) {
+// read returns the embedded YAML file name (".yaml" optional) in dir.
+func read(dir, name string) ([]byte, bool) {
+	if strings.Contains(name, "/") {
+		return nil, false // a path, not a name: config.Find reads files itself
+	}
 	if !strings.HasSuffix(name, ".yaml") {
 		name += ".yaml"
 	}
-	raw, err := suites.ReadFile("suites/" + name)
+	raw, err := files.ReadFile(path.Join(dir, name))
 	return raw, err == nil
 }
 
-// SuiteNames lists the embedded run lists.
-func SuiteNames() []string {
-	entries, _ := suites.ReadDir("suites")
+// names lists the YAML files in dir without their extension, sorted.
+func names(dir string) []string {
+	entries, _ := files.ReadDir(dir)
 	var out []string
 	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
-	}
-	return out
-}
-
-// Lookup returns the embedded configuration name (".yaml" optional).
-func Lookup(name string) ([]byte, bool) {
-	if !strings.HasSuffix(name, ".yaml") {
-		name += ".yaml"
-	}
-	raw, err := files.ReadFile(name)
-	return raw, err == nil
-}
-
-// Names lists the embedded configurations.
-func Names() []string {
-	entries, _ := files.ReadDir(".")
-	var out []string
-	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+		if !e.IsDir() {
+			out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+		}
 	}
 	sort.Strings(out)
 	return out
 }
+
+// Lookup returns the embedded configuration name (".yaml" optional).
+func Lookup(name string) ([]byte, bool) { return read(".", name) }
+
+// Names lists the embedded configurations.
+func Names() []string { return names(".") }
+
+// Suite returns the embedded run list name (".yaml" optional) that `lowrank report` runs.
+func Suite(name string) ([]byte, bool) { return read("suites", name) }
+
+// SuiteNames lists the embedded run lists.
+func SuiteNames() []string { return names("suites") }

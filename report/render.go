@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/internal/stats"
 )
 
 // Command is how the report says it was made; RunAndRender's caller sets it.
@@ -60,7 +61,7 @@ func Render(s *Suite, recs []Record, out string) error {
 	return checkpoint.WriteFileAtomic(filepath.Join(out, "README.md"), []byte(b.String()))
 }
 
-// baseline is the group's first dense run without a schedule, or nil.
+// baseline is the group's first dense run (method original), or nil.
 func baseline(rs []Record) *Record {
 	for i := range rs {
 		if rs[i].Method == "original" {
@@ -89,18 +90,6 @@ func (r Record) Best() float64 {
 	return best
 }
 
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return math.NaN()
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func writeTable(b *strings.Builder, rs []Record) {
 	unit := map[string]string{"accuracy": "test accuracy (%)", "perplexity": "test perplexity"}[rs[0].Metric]
 	base := baseline(rs)
@@ -124,7 +113,7 @@ func writeTable(b *strings.Builder, rs []Record) {
 			config += " " + strings.Join(r.Set, " ")
 		}
 		fmt.Fprintf(b, "| %s | %s | %s%s | %s | %.2f | %s | %.2f | %s | %.0f | %s |\n", r.Name, config, thousands(r.Params), share,
-			thousands(r.FLOPs), r.Value(r.Final()), delta, r.Value(r.Best()), seconds(r.TrainSeconds()), median(sps), notes(r))
+			thousands(r.FLOPs), r.Value(r.Final()), delta, r.Value(r.Best()), seconds(r.TrainSeconds()), stats.Median(sps), notes(r))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -148,13 +149,9 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 	if len(res.History) == 0 || res.History[len(res.History)-1].Epoch != cfg.Train.Epochs {
 		return errors.New("the run ended before its last epoch")
 	}
-	metric := "accuracy"
-	if cfg.Data.Dataset == "wikitext2" {
-		metric = "perplexity"
-	}
 	rec := Record{Group: g.Name, Name: r.Name, Config: r.Config, Set: r.Set,
 		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
-		Regularizer: cfg.LowRank.Regularizer, Metric: metric, Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
+		Regularizer: cfg.LowRank.Regularizer, Metric: cfg.Metric(), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
 		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
 		Machine: Machine(cfg.Train.Threads), Finished: time.Now().UTC()}
 	if !resume {
@@ -198,17 +195,8 @@ func Machine(threads int) string {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	cpu := "unknown CPU"
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
 	info := backend.Describe()
-	return fmt.Sprintf("%s, %d cores; libtorch %s, BLAS %s, %d intra-op threads", cpu, runtime.NumCPU(),
+	return fmt.Sprintf("%s, %d cores; libtorch %s, BLAS %s, %d intra-op threads", sysinfo.CPUModel(), runtime.NumCPU(),
 		info.LibtorchVersion, blas(info.BLAS), threads)
 }
 

@@ -5,8 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +13,8 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/internal/stats"
+	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/lowrank"
 )
 
@@ -159,11 +159,11 @@ func Bench(s BenchSpec) (BenchResult, error) {
 			times = append(times, time.Since(start).Seconds()*1e3)
 		}
 		if i+1 == s.Warmup+max(1, s.Steps/10) {
-			res.RSSTenthMB = procStatusMB("VmRSS")
+			res.RSSTenthMB = sysinfo.StatusMB("VmRSS")
 		}
 	}
-	res.RSSLastMB = procStatusMB("VmRSS")
-	res.StepMedianMs, res.StepMinMs, res.StepMaxMs = medianMinMax(times)
+	res.RSSLastMB = sysinfo.StatusMB("VmRSS")
+	res.StepMinMs, res.StepMedianMs, res.StepMaxMs = stats.Summary(times)
 	res.SamplesPerSec = float64(s.Batch) / (res.StepMedianMs / 1e3)
 	res.GFLOPS = res.FLOPsPerStep / (res.StepMedianMs / 1e3) / 1e9
 	infer := func(batch int) (float64, error) {
@@ -191,8 +191,7 @@ func Bench(s BenchSpec) (BenchResult, error) {
 				ms = append(ms, time.Since(start).Seconds()*1e3)
 			}
 		}
-		m, _, _ := medianMinMax(ms)
-		return m, nil
+		return stats.Median(ms), nil
 	}
 	if res.InferMs, err = infer(s.Batch); err != nil {
 		return res, err
@@ -200,38 +199,6 @@ func Bench(s BenchSpec) (BenchResult, error) {
 	if res.Infer1Ms, err = infer(1); err != nil {
 		return res, err
 	}
-	res.PeakRSSMB = procStatusMB("VmHWM")
+	res.PeakRSSMB = sysinfo.StatusMB("VmHWM")
 	return res, nil
-}
-
-// medianMinMax summarizes timings.
-func medianMinMax(xs []float64) (med, lo, hi float64) {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return math.NaN(), math.NaN(), math.NaN()
-	}
-	med = s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return med, s[0], s[n-1]
-}
-
-// procStatusMB reads a "kB" field of /proc/self/status in megabytes (NaN where unavailable).
-func procStatusMB(field string) float64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return math.NaN()
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err == nil {
-				return kb / 1024
-			}
-		}
-	}
-	return math.NaN()
 }

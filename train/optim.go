@@ -28,7 +28,8 @@ type optimizer struct {
 	beta1, beta2, eps, alpha float64
 	names                    []string
 	params                   []*ts.Tensor
-	state                    map[string]*ts.Tensor // "<param>.<buffer>"
+	state                    map[string]*ts.Tensor   // "<param>.<buffer>"
+	slices                   map[string][]*ts.Tensor // buffer name → its tensors in params order
 	step                     int64
 }
 
@@ -62,20 +63,6 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 
 // SetLR sets the learning rate of the next steps.
 func (o *optimizer) SetLR(lr float64) { o.lr = lr }
-
-// buffer returns the named state buffer of parameter i, creating it as zeros.
-func (o *optimizer) buffer(i int, buf string) (*ts.Tensor, bool, error) {
-	key := o.names[i] + "." + buf
-	if t, ok := o.state[key]; ok {
-		return t, false, nil
-	}
-	t, err := o.params[i].ZerosLike(false)
-	if err != nil {
-		return nil, false, err
-	}
-	o.state[key] = t
-	return t, true, nil
-}
 
 // BackwardStep runs backward from loss, applies one update and zeroes the gradients.
 func (o *optimizer) BackwardStep(loss *ts.Tensor) error {
@@ -128,16 +115,29 @@ func (o *optimizer) update() error {
 	return nil
 }
 
-// buffers returns every parameter's state buffer named buf, creating missing ones as zeros.
+// buffers returns every parameter's state buffer named buf ("<param>.<buf>" in the state),
+// creating missing ones as zeros. The slice is kept for the next steps; LoadState drops it.
 func (o *optimizer) buffers(buf string) ([]*ts.Tensor, error) {
+	if out, ok := o.slices[buf]; ok {
+		return out, nil
+	}
 	out := make([]*ts.Tensor, len(o.params))
-	for i := range o.params {
-		t, _, err := o.buffer(i, buf)
-		if err != nil {
-			return nil, err
+	for i, p := range o.params {
+		key := o.names[i] + "." + buf
+		t, ok := o.state[key]
+		if !ok {
+			var err error
+			if t, err = p.ZerosLike(false); err != nil {
+				return nil, err
+			}
+			o.state[key] = t
 		}
 		out[i] = t
 	}
+	if o.slices == nil {
+		o.slices = map[string][]*ts.Tensor{}
+	}
+	o.slices[buf] = out
 	return out, nil
 }
 
@@ -188,7 +188,7 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 		sort.Strings(problems)
 		return fmt.Errorf("optimizer state does not fit the model: %s", strings.Join(problems, "; "))
 	}
-	o.state = map[string]*ts.Tensor{}
+	o.state, o.slices = map[string]*ts.Tensor{}, nil
 	for k, v := range st {
 		if k == "step" {
 			continue

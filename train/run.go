@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
 		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
-		Perplexity: cfg.Data.Dataset == "wikitext2",
+		Perplexity: cfg.Metric() == "perplexity",
 		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},

@@ -21,9 +21,11 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lowrank-dev/lowrank/internal/stats"
+	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 )
 
 type result struct {
@@ -151,19 +153,6 @@ func runJSON(name string, args []string, v any) error {
 	return nil
 }
 
-type stats struct{ min, med, max float64 }
-
-func summarize(xs []float64) stats {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	med := s[n/2]
-	if n%2 == 0 {
-		med = (s[n/2-1] + s[n/2]) / 2
-	}
-	return stats{s[0], med, s[n-1]}
-}
-
 // pair is one model and method measured on both sides over the rounds.
 type pair struct {
 	model, method string
@@ -205,13 +194,13 @@ func run(o options, md *bytes.Buffer, quick bool) error {
 		"libtorch 1.13 (PyTorch %s, Debian) with OpenBLAS; %d rounds, each side a fresh process timing %d SGD steps after %d warm-up steps, "+
 		"the two sides alternating. Step: batch to tensors, forward, cross-entropy, backward, SGD (momentum 0.9, weight decay 5e-4), "+
 		"loss and predictions read back.\n\n",
-		cpuModel(), runtime.NumCPU(), o.threads, torchVersion, o.rounds, o.steps, o.warmup)
+		sysinfo.CPUModel(), runtime.NumCPU(), o.threads, torchVersion, o.rounds, o.steps, o.warmup)
 	md.WriteString("| model | method | batch | parameters | Go step ms (median) | PyTorch step ms | Go/PyTorch (min / median / max) | Go GFLOP/s | Go inference ms (batch / 1) | Go peak RSS MB |\n")
 	md.WriteString("|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n")
 	for _, p := range pairs {
-		r := summarize(p.ratios)
+		lo, med, hi := stats.Summary(p.ratios)
 		fmt.Fprintf(md, "| %s | %s | %d | %d | %.1f | %.1f | %.2f / **%.2f** / %.2f | %.1f | %.1f / %.2f | %.0f |\n", p.model, p.method, p.batch,
-			p.last.Params, summarize(p.goMs).med, summarize(p.pyMs).med, r.min, r.med, r.max, p.last.GFLOPS, p.last.InferMs, p.last.Infer1Ms, p.last.PeakRSSMB)
+			p.last.Params, stats.Median(p.goMs), stats.Median(p.pyMs), lo, med, hi, p.last.GFLOPS, p.last.InferMs, p.last.Infer1Ms, p.last.PeakRSSMB)
 	}
 	if o.sections["lowrank"] {
 		if err := lowRankRatios(o, md, pairs); err != nil {
@@ -244,7 +233,7 @@ func lowRankRatios(o options, md *bytes.Buffer, pairs []*pair) error {
 			continue
 		}
 		fr := float64(low.last.FLOPsPerExample) / float64(full.last.FLOPsPerExample)
-		tr := summarize(low.goMs).med / summarize(full.goMs).med
+		tr := stats.Median(low.goMs) / stats.Median(full.goMs)
 		fmt.Fprintf(md, "| %s | spatial | %.3f | %.3f | %.2f |\n", m, fr, tr, tr/fr)
 		var ch []float64
 		var chRes result
@@ -256,7 +245,7 @@ func lowRankRatios(o options, md *bytes.Buffer, pairs []*pair) error {
 			ch, chRes = append(ch, r.StepMedianMs), r
 		}
 		cfr := float64(chRes.FLOPsPerExample) / float64(full.last.FLOPsPerExample)
-		ctr := summarize(ch).med / summarize(full.goMs).med
+		ctr := stats.Median(ch) / stats.Median(full.goMs)
 		fmt.Fprintf(md, "| %s | channel | %.3f | %.3f | %.2f |\n", m, cfr, ctr, ctr/cfr)
 	}
 	return nil
@@ -278,9 +267,9 @@ func lstmImpls(o options, md *bytes.Buffer) error {
 			*c.into = append(*c.into, r.StepMedianMs)
 		}
 	}
-	d := summarize(dense).med
+	d := stats.Median(dense)
 	fmt.Fprintf(md, "\nLSTM (Go, batch %d, 80 characters, medians): dense %.1f ms; low-rank `reconstructed` %.1f ms (%.2f× dense; target ≤ 1.2×); "+
-		"low-rank `factored` %.1f ms (%.2f×).\n", b, d, summarize(rec).med, summarize(rec).med/d, summarize(fac).med, summarize(fac).med/d)
+		"low-rank `factored` %.1f ms (%.2f×).\n", b, d, stats.Median(rec), stats.Median(rec)/d, stats.Median(fac), stats.Median(fac)/d)
 	return nil
 }
 
@@ -297,19 +286,6 @@ func memory(o options, md *bytes.Buffer, quick bool) error {
 	fmt.Fprintf(md, "\nMemory: %d Adam steps of the low-rank MLP (batch 128): RSS %.1f MB after %d steps, %.1f MB after %d (%+.1f%%; target within 5%%).\n",
 		steps, r.RSSTenthMB, steps/10, r.RSSLastMB, steps, 100*(r.RSSLastMB-r.RSSTenthMB)/r.RSSTenthMB)
 	return nil
-}
-
-func cpuModel() string {
-	raw, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 // splice replaces the text between the bench markers in path.

@@ -6,36 +6,17 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 )
-
-func rssKB() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "VmRSS:") {
-			var kb int64
-			fmt.Sscanf(strings.TrimPrefix(sc.Text(), "VmRSS:"), "%d", &kb)
-			return kb
-		}
-	}
-	return -1
-}
 
 func main() {
 	ops := flag.Int("ops", 1000000, "number of ops to run")
@@ -58,7 +39,7 @@ func main() {
 	for r := 0; r <= rounds; r++ {
 		if r%(rounds/10) == 0 {
 			runtime.GC()
-			fmt.Printf("%10d %10.1f %8.1f\n", r*perRound, float64(rssKB())/1024, time.Since(start).Seconds())
+			fmt.Printf("%10d %10.1f %8.1f\n", r*perRound, sysinfo.StatusMB("VmRSS"), time.Since(start).Seconds())
 		}
 		if r == rounds {
 			break

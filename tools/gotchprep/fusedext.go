@@ -16,13 +16,16 @@ import (
 //go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt
 var fusedSources embed.FS
 
+// fusedFiles are the extension's files in tools/gotchprep/fused.
+var fusedFiles = []string{"fused.cpp", "fused.h", "fused.go.txt"}
+
 // writeFused installs the extension under dir (the copy's root).
 func writeFused(c config, dir string) error {
 	out := filepath.Join(dir, "fused")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	for _, name := range []string{"fused.cpp", "fused.h", "fused.go.txt"} {
+	for _, name := range fusedFiles {
 		raw, err := fusedSources.ReadFile("fused/" + name)
 		if err != nil {
 			return err

@@ -21,7 +21,8 @@ type config struct {
 	force           bool
 }
 
-// patchLevel changes whenever this tool's output changes, so that old copies are rebuilt.
+// patchLevel changes whenever this tool's rewriting logic changes, so that old copies are
+// rebuilt (the stamp also hashes the sources the copy embeds).
 const patchLevel = "14"
 
 func (c config) validate() error {
@@ -42,9 +43,17 @@ func (c config) validate() error {
 
 // stamp identifies the inputs of a prepared copy.
 func (c config) stamp() string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s|%s|%d|%v|%s|%s", c.src, c.include, c.libdir,
-		c.version, c.abi, c.cuda, c.cudaDir, patchLevel)))
-	return fmt.Sprintf("%x\n", h)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%v|%s|%s", c.src, c.include, c.libdir, c.version, c.abi, c.cuda, c.cudaDir, patchLevel)
+	// The sources the copy embeds verbatim count too, so that editing them needs no patchLevel bump.
+	for _, name := range fusedFiles {
+		raw, _ := fusedSources.ReadFile("fused/" + name)
+		h.Write(raw)
+	}
+	for _, text := range []string{newTensorPatched, freePatched, float64ValuesFixed, liveTensorsFile} {
+		h.Write([]byte(text))
+	}
+	return fmt.Sprintf("%x\n", h.Sum(nil))
 }
 
 func run(c config) error {
