@@ -47,7 +47,7 @@ if [ -n "${LIBTORCH:-}" ]; then
   [ -d "$LIBTORCH/lib" ] && [ -d "$LIBTORCH/include" ] || die "LIBTORCH=$LIBTORCH has no lib/ and include/ folders: point it at an unpacked libtorch (or site-packages/torch)"
   include="$LIBTORCH/include"; libdir="$LIBTORCH/lib"
 else
-  pkgs+=(libtorch-dev libopenblas0-openmp)
+  pkgs+=(libtorch-dev libopenblas0-openmp libgloo-dev)
 fi
 command -v dpkg-query >/dev/null && apt_ensure "${pkgs[@]}"
 command -v g++ >/dev/null || die "g++ is needed to build gotch's C++ wrappers: install it and re-run"
@@ -85,4 +85,5 @@ echo
 echo "libtorch $ver in $libdir ($([ $cuda = true ] && echo CUDA || echo CPU), C++11 ABI=$abi)"
 echo "BLAS: $blas"
 echo "gotch: third_party/gotch, $(grep -c 'disabled by lowrank gotchprep' third_party/gotch/libtch/torch_api_generated.cpp.h) ops disabled for this libtorch"
+[ -f third_party/gotch/c10d/c10d.cpp ] && echo "distributed: c10d with Gloo (lowrank train --nproc N)" || echo "distributed: unavailable (no Gloo headers; Debian: libgloo-dev)"
 echo "ready: bin/lowrank doctor"

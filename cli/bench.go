@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -21,6 +24,7 @@ type benchCmd struct {
 	spec            train.BenchSpec
 	json, inProcess bool
 	cpuProfile      string
+	nproc           int
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -52,6 +56,7 @@ peak memory is its own.`,
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
 	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
+	f.IntVar(&c.nproc, "nproc", 1, "data-parallel processes on this machine (c10d over loopback): adds the bytes and time of the gradient all-reduce per step; --batch is per process")
 	return cmd
 }
 
@@ -81,18 +86,40 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		defer pprof.StopCPUProfile()
 		c.inProcess = true
 	}
+	env, isRank, err := dist.FromEnv()
+	if err != nil {
+		return err
+	}
+	if isRank { // one process of a data-parallel measurement: rank 0 prints the result
+		env.Timeout = 5 * time.Minute
+		g, err := dist.Join(env)
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		s := c.spec
+		s.Model, s.Method = c.models[0], c.methods[0]
+		r, err := train.BenchDist(s, g)
+		if err != nil || g.Rank != 0 {
+			return err
+		}
+		return json.NewEncoder(cmd.OutOrStdout()).Encode([]train.BenchResult{r})
+	}
 	var results []train.BenchResult
-	single := len(c.models)*len(c.methods) == 1
+	single := len(c.models)*len(c.methods) == 1 && c.nproc <= 1
 	for _, model := range c.models {
 		for _, method := range c.methods {
 			s := c.spec
 			s.Model, s.Method = model, method
 			var r train.BenchResult
 			var err error
-			if single || c.inProcess {
+			switch {
+			case c.nproc > 1:
+				r, err = c.child(cmd, s, c.nproc)
+			case single || c.inProcess:
 				r, err = train.Bench(s)
-			} else {
-				r, err = c.child(cmd, s)
+			default:
+				r, err = c.child(cmd, s, 1)
 			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", model, method, err)
@@ -109,6 +136,20 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		return enc.Encode(results)
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
+	if c.nproc > 1 {
+		fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tall-reduce ms\tshare\tMB/step\tbuckets\tsamples/s\tpeak RSS MB\t")
+		for _, r := range results {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.1f\t%.0f%%\t%.2f\t%d\t%.0f\t%.0f\t\n", r.Model, r.Method, r.Params,
+				r.StepMedianMs, r.StepMinMs, r.StepMaxMs, r.AllReduceMedianMs, 100*r.AllReduceMedianMs/r.StepMedianMs,
+				float64(r.AllReduceBytes)/1e6, r.AllReduceBuckets, r.SamplesPerSec, r.PeakRSSMB)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%d processes × batch %d, %d intra-op threads each, device %s, optimizer %s; rank 0's figures\n",
+			c.nproc, c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer)
+		return nil
+	}
 	fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tsamples/s\tGFLOP/step\tGFLOP/s\tinfer ms\tinfer@1 ms\tpeak RSS MB\t")
 	for _, r := range results {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t\n", r.Model, r.Method, r.Params,
@@ -122,8 +163,9 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	return nil
 }
 
-// child measures s in a fresh process of this binary, so that its peak memory is its own.
-func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec) (train.BenchResult, error) {
+// child measures s in a fresh process of this binary, so that its peak memory is its own (in
+// nproc processes of a data-parallel group when nproc > 1).
+func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec, nproc int) (train.BenchResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return train.BenchResult{}, err
@@ -132,9 +174,17 @@ func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec) (train.BenchResu
 		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
 		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
 		"--threads", strconv.Itoa(s.Threads)}
-	child := exec.Command(exe, args...)
-	child.Stderr = cmd.ErrOrStderr()
-	out, err := child.Output()
+	var out []byte
+	if nproc > 1 {
+		var buf bytes.Buffer
+		l := dist.Launch{NProc: nproc}
+		err = l.Run(cmd.Context(), exe, args, &buf, cmd.ErrOrStderr())
+		out = buf.Bytes()
+	} else {
+		child := exec.Command(exe, args...)
+		child.Stderr = cmd.ErrOrStderr()
+		out, err = child.Output()
+	}
 	if err != nil {
 		return train.BenchResult{}, fmt.Errorf("%s %s: %w", exe, strings.Join(args, " "), err)
 	}

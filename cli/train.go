@@ -8,10 +8,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -23,6 +26,7 @@ const DefaultTrainConfig = "fashionmnist-mlp-lowrank"
 type trainCmd struct {
 	cfg    configFlags
 	resume string
+	launch dist.Launch
 }
 
 func newTrain() *trainCmd { return &trainCmd{} }
@@ -38,7 +42,43 @@ func (c *trainCmd) command() *cobra.Command {
 	cmd.Flags().Lookup("config").DefValue = DefaultTrainConfig
 	c.cfg.name = DefaultTrainConfig
 	cmd.Flags().StringVar(&c.resume, "resume", "", "continue the run in RUN_DIR from its last checkpoint (its config.json; --set still applies)")
+	f := cmd.Flags()
+	f.IntVar(&c.launch.NProc, "nproc", 1, "data-parallel processes on this machine (train.batch_size is per process)")
+	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (start `lowrank train` on each, with --node-rank)")
+	f.IntVar(&c.launch.NodeRank, "node-rank", 0, "this machine's index in [0, --nnodes)")
+	f.StringVar(&c.launch.Addr, "master-addr", "127.0.0.1", "address of node 0, which serves the rendezvous")
+	f.IntVar(&c.launch.Port, "master-port", 0, "rendezvous port on node 0 (default: a free port, one machine only)")
+	cmd.Long = `Train the model a config describes.
+
+Data-parallel training: --nproc N starts N processes on this machine that each train on their
+own shard of every epoch and average gradients with PyTorch's c10d (Gloo on CPU, NCCL on CUDA);
+rank 0 writes the run folder. For several machines, run the same command on each with --nnodes,
+--node-rank, --master-addr and --master-port; or start the processes yourself (torchrun, a
+scheduler) with RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set. A rank that dies
+or hangs makes the others fail within dist.timeout seconds.`
 	return cmd
+}
+
+// launchFlags place processes; a launched process is told its place by the environment instead.
+var launchFlags = map[string]bool{"nproc": true, "nnodes": true, "node-rank": true, "master-addr": true, "master-port": true}
+
+// childArgs is the command line of a launched process: this command with the flags the user
+// set, less the launcher's.
+func childArgs(cmd *cobra.Command) []string {
+	args := []string{cmd.Name()}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if launchFlags[f.Name] {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		args = append(args, "--"+f.Name+"="+f.Value.String())
+	})
+	return args
 }
 
 func (c *trainCmd) run(cmd *cobra.Command) error {
@@ -51,7 +91,45 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := train.Run(ctx, cfg, logrus.StandardLogger(), c.resume != "", cmd.ErrOrStderr())
+	env, isRank, err := dist.FromEnv()
+	if err != nil {
+		return err
+	}
+	if !isRank && (c.launch.NProc > 1 || c.launch.NNodes > 1) {
+		// The launcher: its processes read their place from the environment.
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		c.launch.Grace = time.Duration(cfg.Dist.Timeout*float64(time.Second)) + 10*time.Second
+		logrus.WithFields(logrus.Fields{"processes": c.launch.NProc, "nodes": c.launch.NNodes, "config": c.cfg.name}).Info("launching")
+		return c.launch.Run(ctx, exe, childArgs(cmd), cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	var g *dist.Group
+	progress := cmd.ErrOrStderr()
+	if isRank {
+		env.Timeout = time.Duration(cfg.Dist.Timeout * float64(time.Second))
+		env.Backend = dist.Backend(cfg.Dist.Backend, cfg.Train.Device)
+		env.Iface = cfg.Dist.Iface
+		env.BucketBytes = int64(cfg.Dist.BucketMB * (1 << 20))
+		if g, err = dist.Join(env); err != nil {
+			return err
+		}
+		defer g.Close()
+		if g.Rank != 0 {
+			progress = nil // rank 0 speaks for the run; the others only warn
+			if !logrus.IsLevelEnabled(logrus.DebugLevel) {
+				logrus.SetLevel(logrus.WarnLevel)
+			}
+		}
+	}
+	res, err := train.RunDist(ctx, cfg, g, logrus.StandardLogger(), c.resume != "", progress)
+	if g != nil && g.Rank != 0 {
+		if errors.Is(err, train.ErrInterrupted) {
+			return nil
+		}
+		return err
+	}
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(cmd.OutOrStdout(), "interrupted; checkpoint written to %s. Resume with: lowrank train --resume %s\n",
 			filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), cfg.Train.OutputDir)

@@ -16,6 +16,31 @@ type Config struct {
 	Train     Train     `mapstructure:"train" json:"train"`
 	Optimizer Optimizer `mapstructure:"optimizer" json:"optimizer"`
 	Scheduler Scheduler `mapstructure:"scheduler" json:"scheduler"`
+	Dist      Dist      `mapstructure:"dist" json:"dist"`
+}
+
+// Dist configures data-parallel training, used when the run has several processes (lowrank
+// train --nproc N, or torchrun's RANK/WORLD_SIZE variables). train.batch_size is per process:
+// the global batch is batch_size × processes.
+type Dist struct {
+	Backend string `mapstructure:"backend" json:"backend"` // auto (default: nccl on CUDA when built with it, else gloo) | gloo | nccl
+	// Timeout is how long, in seconds, the rendezvous or a collective waits for a peer before
+	// the run fails with an error (a peer that died or hangs); default 300.
+	Timeout  float64 `mapstructure:"timeout" json:"timeout"`
+	BucketMB float64 `mapstructure:"bucket_mb" json:"bucket_mb"` // gradient all-reduce bucket; default 25, as DDP
+	Iface    string  `mapstructure:"iface" json:"iface"`         // network interface for Gloo (default: the host name's)
+}
+
+// Validate reports the section's problems.
+func (d Dist) Validate() []string {
+	p := oneOf("dist.backend", d.Backend, "auto", "gloo", "nccl")
+	if d.Timeout <= 0 {
+		p = append(p, fmt.Sprintf("dist.timeout: %g seconds must be positive", d.Timeout))
+	}
+	if d.BucketMB <= 0 {
+		p = append(p, fmt.Sprintf("dist.bucket_mb: %g must be positive", d.BucketMB))
+	}
+	return p
 }
 
 // Model selects the architecture.
@@ -113,6 +138,7 @@ func Default() Config {
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
+		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25},
 	}
 }
 
@@ -268,6 +294,7 @@ func (c Config) Validate() error {
 	p = append(p, c.Train.Validate()...)
 	p = append(p, c.Optimizer.Validate()...)
 	p = append(p, c.Scheduler.Validate()...)
+	p = append(p, c.Dist.Validate()...)
 	if c.Scheduler.WarmupEpochs >= c.Train.Epochs && c.Scheduler.WarmupEpochs > 0 {
 		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d leaves no epoch after warm-up (train.epochs %d)", c.Scheduler.WarmupEpochs, c.Train.Epochs))
 	}

@@ -135,10 +135,38 @@ type Loader struct {
 	Train     bool   // shuffle and augment
 	Seed      uint64 // data order and augmentation
 	Prefetch  int    // batches prepared ahead; 0 means 2 (double buffering)
+	// Rank of World processes of a distributed run serves its part of each epoch: Shard's
+	// (padded, every rank the same length) with Train, Split's (each example once) without.
+	Rank, World int
+}
+
+// order is the examples the loader serves in epoch, in order.
+func (l *Loader) order(epoch int) []int {
+	o := Order(l.Source.Len(), l.Seed, epoch, l.Train)
+	if l.World <= 1 {
+		return o
+	}
+	if l.Train {
+		return Shard(o, l.Rank, l.World)
+	}
+	return Split(o, l.Rank, l.World)
+}
+
+// Len is the number of examples per epoch (this rank's part in a distributed run).
+func (l *Loader) Len() int {
+	n := l.Source.Len()
+	switch {
+	case l.World <= 1:
+		return n
+	case l.Train:
+		return (n + l.World - 1) / l.World
+	default:
+		return (n - l.Rank + l.World - 1) / l.World
+	}
 }
 
 // NumBatches is the number of batches per epoch (the last one may be smaller).
-func (l *Loader) NumBatches() int { return (l.Source.Len() + l.BatchSize - 1) / l.BatchSize }
+func (l *Loader) NumBatches() int { return (l.Len() + l.BatchSize - 1) / l.BatchSize }
 
 // Iter yields one epoch's batches.
 type Iter struct {
@@ -153,13 +181,15 @@ func (l *Loader) Epoch(epoch, skip int) *Iter {
 		depth = 2
 	}
 	it := &Iter{ch: make(chan HostBatch, depth-1), stop: make(chan struct{})}
-	order := Order(l.Source.Len(), l.Seed, epoch, l.Train)
+	order := l.order(epoch)
+	// Rank 0 draws what a single process draws; other ranks their own streams.
+	seed := l.Seed ^ 0x9e3779b97f4a7c15 ^ uint64(l.Rank)<<40
 	go func() {
 		defer close(it.ch)
 		for b := skip; b*l.BatchSize < len(order); b++ {
 			lo := b * l.BatchSize
 			idx := order[lo:min(lo+l.BatchSize, len(order))]
-			rng := rand.New(rand.NewPCG(l.Seed^0x9e3779b97f4a7c15, uint64(epoch)<<32|uint64(b)))
+			rng := rand.New(rand.NewPCG(seed, uint64(epoch)<<32|uint64(b)))
 			hb := l.Source.Fill(idx, rng, l.Train)
 			select {
 			case it.ch <- hb:

@@ -13,6 +13,7 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/internal/stats"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/lowrank"
@@ -59,6 +60,13 @@ type BenchResult struct {
 	// when a long run keeps its memory flat.
 	RSSTenthMB float64 `json:"rss_tenth_mb"`
 	RSSLastMB  float64 `json:"rss_last_mb"`
+	// Data-parallel runs (BenchDist; rank 0's figures): processes, the gradient bytes and
+	// buckets all-reduced per step, and the median time per step spent in the all-reduce
+	// (waiting for the slowest rank included). Batch is per process; SamplesPerSec counts all.
+	Processes         int     `json:"processes,omitempty"`
+	AllReduceBytes    int64   `json:"allreduce_bytes,omitempty"`
+	AllReduceBuckets  int     `json:"allreduce_buckets,omitempty"`
+	AllReduceMedianMs float64 `json:"allreduce_median_ms,omitempty"`
 }
 
 // benchConfig is the configuration a benchmark trains with: the defaults, the model's dataset
@@ -116,7 +124,12 @@ func BenchBatch(dataset string, batch int, seed uint64) data.HostBatch {
 // number of forward passes without gradients at Batch and at batch 1. Peak RSS is the process's
 // high-water mark since Bench started (reset through /proc/self/clear_refs where Linux allows),
 // so run one Bench per process for a clean figure (lowrank bench does).
-func Bench(s BenchSpec) (BenchResult, error) {
+func Bench(s BenchSpec) (BenchResult, error) { return BenchDist(s, nil) }
+
+// BenchDist is Bench as one rank of the data-parallel group g: every step also averages the
+// gradients over the ranks (as Fit does), and the all-reduce is timed on its own. Inference is
+// not measured.
+func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	cfg, err := benchConfig(s)
 	if err != nil {
 		return BenchResult{}, err
@@ -128,7 +141,11 @@ func Bench(s BenchSpec) (BenchResult, error) {
 		return res, err
 	}
 	defer backend.LockThread()()
-	backend.SetThreads(cfg.Train.Threads)
+	threads := cfg.Train.Threads
+	if g != nil {
+		threads = g.Threads(threads)
+	}
+	backend.SetThreads(threads)
 	res.Threads = backend.Threads()
 	backend.ManualSeed(int64(cfg.Train.Seed))
 	vs := nn.NewVarStore(device)
@@ -144,11 +161,30 @@ func Bench(s BenchSpec) (BenchResult, error) {
 		return res, err
 	}
 	o := Options{Device: device, Regularizer: lowrank.Regularizer{}}
-	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1)
+	var sync func(float64) error
+	var red *dist.Reducer
+	var comm []float64
+	rank := 0
+	if g != nil {
+		rank = g.Rank
+		if err := g.BroadcastVars(vs.NamedVariables()); err != nil {
+			return res, err
+		}
+		if red, err = g.NewReducer(opt.params); err != nil {
+			return res, err
+		}
+		defer red.Close()
+		sync = func(float64) error { return red.Reduce(nil) }
+	}
+	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1+uint64(rank))
 	times := make([]float64, 0, s.Steps)
 	for i := 0; i < s.Warmup+s.Steps; i++ {
 		start := time.Now()
-		st, err := trainStep(model, opt, hb, o)
+		before := 0.0
+		if red != nil {
+			before = red.Seconds
+		}
+		st, err := trainStep(model, opt, hb, o, sync)
 		if err != nil {
 			return res, fmt.Errorf("training step %d: %w", i+1, err)
 		}
@@ -157,6 +193,9 @@ func Bench(s BenchSpec) (BenchResult, error) {
 		}
 		if i >= s.Warmup {
 			times = append(times, time.Since(start).Seconds()*1e3)
+			if red != nil {
+				comm = append(comm, (red.Seconds-before)*1e3)
+			}
 		}
 		if i+1 == s.Warmup+max(1, s.Steps/10) {
 			res.RSSTenthMB = sysinfo.StatusMB("VmRSS")
@@ -166,6 +205,13 @@ func Bench(s BenchSpec) (BenchResult, error) {
 	res.StepMinMs, res.StepMedianMs, res.StepMaxMs = stats.Summary(times)
 	res.SamplesPerSec = float64(s.Batch) / (res.StepMedianMs / 1e3)
 	res.GFLOPS = res.FLOPsPerStep / (res.StepMedianMs / 1e3) / 1e9
+	if g != nil {
+		res.Processes, res.AllReduceBytes, res.AllReduceBuckets = g.World, red.Bytes, red.Buckets
+		res.AllReduceMedianMs = stats.Median(comm)
+		res.SamplesPerSec *= float64(g.World)
+		res.PeakRSSMB = sysinfo.StatusMB("VmHWM")
+		return res, nil
+	}
 	infer := func(batch int) (float64, error) {
 		hb := BenchBatch(cfg.Data.Dataset, batch, 2)
 		b, err := hb.Tensors(device)

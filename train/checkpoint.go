@@ -31,6 +31,20 @@ const (
 	phaseLowRank = "low_rank"
 )
 
+// checkpointFiles are a checkpoint folder's files.
+var checkpointFiles = []string{"trainer.json", "model.pt", "optimizer.pt"}
+
+// resolveCheckpoint returns dir, or dir.old after a crash between the two renames of a save.
+func resolveCheckpoint(dir string) (string, error) {
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	if _, err := os.Stat(dir + ".old"); err == nil {
+		return dir + ".old", nil
+	}
+	return "", fmt.Errorf("no checkpoint to resume from in %s (runs write one after every epoch)", filepath.Dir(dir))
+}
+
 // readTrainerState reads a checkpoint's trainer.json (or the previous checkpoint's after a
 // crash between the two renames).
 func readTrainerState(dir string) (trainerState, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/lowrank"
 	"github.com/lowrank-dev/lowrank/models"
 )
@@ -49,6 +50,13 @@ type Options struct {
 	// Progress, when set, receives a progress display for every epoch (a live line on a
 	// terminal, a line at each tenth of the epoch otherwise).
 	Progress io.Writer
+	// Dist, when set, makes this process one rank of a data-parallel run: Fit starts from rank
+	// 0's weights, trains on the rank's shard of every epoch (BatchSize per rank), averages the
+	// gradients over the ranks after every backward, and reports metrics over all ranks.
+	// OnEpoch and Checkpoint are called on every rank (Run writes on rank 0 only). Ranks stop
+	// together: a cancelled ctx on any rank, or a non-finite loss on any, ends the run on all
+	// of them after the same step.
+	Dist *dist.Group
 }
 
 // Progress is where a run stands: Epoch epochs done, and Step batches of the next one (an
@@ -123,6 +131,11 @@ type EpochMetrics struct {
 	TestMetric    float64 `json:"test_metric"`
 	Seconds       float64 `json:"epoch_seconds"`
 	SamplesPerSec float64 `json:"samples_per_sec"`
+	// Distributed runs: processes, gradient bytes all-reduced per step, and the seconds per
+	// step spent in the all-reduce (waiting for the slowest rank included).
+	Processes       int     `json:"processes,omitempty"`
+	AllReduceBytes  int64   `json:"allreduce_bytes_per_step,omitempty"`
+	AllReduceSecond float64 `json:"allreduce_seconds_per_step,omitempty"`
 }
 
 // ErrInterrupted is returned when ctx is cancelled: the step in progress was finished.
@@ -147,12 +160,27 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 	if err != nil {
 		return nil, err
 	}
+	rank, world := 0, 1
+	var red *dist.Reducer
+	if o.Dist != nil {
+		rank, world = o.Dist.Rank, o.Dist.World
+		if err := o.Dist.BroadcastVars(vs.NamedVariables()); err != nil {
+			return nil, err
+		}
+		if red, err = o.Dist.NewReducer(opt.params); err != nil {
+			return nil, err
+		}
+		defer red.Close()
+	}
 	var p Progress
 	if o.Perplexity {
 		p.Best = math.Inf(1)
 	}
 	if o.Resume != nil {
 		p = o.Resume.Progress
+		if rank > 0 {
+			p.Partial = Totals{} // the saved partial totals are all ranks' sums: rank 0 carries them
+		}
 		if len(o.Resume.OptimizerState) > 0 { // empty: a fresh optimizer (after a switch)
 			if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
 				return nil, fmt.Errorf("resume: %w", err)
@@ -169,17 +197,47 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		}
 		return o.Checkpoint(kind, p, st)
 	}
-	loader := &data.Loader{Source: trainSet, BatchSize: o.BatchSize, Train: true, Seed: o.Seed}
+	loader := &data.Loader{Source: trainSet, BatchSize: o.BatchSize, Train: true, Seed: o.Seed, Rank: rank, World: world}
+	// sync runs between backward and the update in a distributed run: it averages the gradients
+	// and tells every rank whether any wants to stop or saw a non-finite loss.
+	var stop bool
+	var sync func(loss float64) error
+	if red != nil {
+		sync = func(loss float64) error {
+			flags := []float32{0, 0}
+			if ctx.Err() != nil {
+				flags[0] = 1
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				flags[1] = 1
+			}
+			if err := red.Reduce(flags); err != nil {
+				return err
+			}
+			if flags[1] > 0 {
+				return fmt.Errorf("loss is not finite on %d of %d ranks (%v here)", int(flags[1]), world, loss)
+			}
+			stop = flags[0] > 0
+			return nil
+		}
+	}
 	for epoch := p.Epoch + 1; epoch <= o.Epochs; epoch++ {
 		lr := o.Schedule.At(epoch - 1)
 		opt.SetLR(lr)
 		start := time.Now()
 		bar := newProgress(o.Progress, epoch, loader.NumBatches())
 		it := loader.Epoch(epoch, p.Step)
+		commSteps, commSecs := 0, 0.0
+		if red != nil {
+			commSteps, commSecs = red.Steps, red.Seconds
+		}
 		for step := p.Step; ; step++ {
-			if ctx.Err() != nil {
+			if stop || (red == nil && ctx.Err() != nil) {
 				it.Close()
 				p.Partial.Seconds += time.Since(start).Seconds()
+				if err := p.Partial.sum(o.Dist); err != nil {
+					return p.History, err
+				}
 				if err := save("last"); err != nil {
 					return p.History, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
 				}
@@ -189,8 +247,8 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 			if !more {
 				break
 			}
-			backend.ManualSeed(stepSeed(o.Seed, epoch, step))
-			s, err := trainStep(model, opt, hb, o)
+			backend.ManualSeed(stepSeed(o.Seed^uint64(rank)<<40, epoch, step))
+			s, err := trainStep(model, opt, hb, o, sync)
 			if err == nil && (math.IsNaN(s.loss) || math.IsInf(s.loss, 0)) {
 				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data; the last checkpoint is the last good state", s.loss, lr)
 			}
@@ -204,10 +262,24 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		}
 		sum := p.Partial
 		secs := sum.Seconds + time.Since(start).Seconds()
+		if err := sum.sum(o.Dist); err != nil {
+			return p.History, err
+		}
 		m := EpochMetrics{Epoch: epoch, LR: lr, TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
 			TestLoss: math.NaN(), TestMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
+		fields := logrus.Fields{}
+		if red != nil {
+			m.Processes, m.AllReduceBytes = world, red.Bytes
+			if n := red.Steps - commSteps; n > 0 {
+				m.AllReduceSecond = (red.Seconds - commSecs) / float64(n)
+			}
+			fields["processes"] = world
+			fields["allreduce_MB_per_step"] = round(float64(m.AllReduceBytes) / 1e6)
+			fields["allreduce_ms_per_step"] = round(1e3 * m.AllReduceSecond)
+			fields["allreduce_share"] = round(float64(red.Steps-commSteps) * m.AllReduceSecond / secs)
+		}
 		if epoch%o.EvalEvery == 0 || epoch == o.Epochs {
-			test, err := evaluate(model, testSet, o.BatchSize, o.Device, o.Seed)
+			test, err := evaluateShard(model, vs, testSet, o, rank, world)
 			if err != nil {
 				return p.History, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
 			}
@@ -217,7 +289,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		if o.Perplexity {
 			name = "ppl"
 		}
-		o.Log.WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
+		o.Log.WithFields(fields).WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
 			"test_loss": round(m.TestLoss), "test_" + name: round(m.TestMetric), "seconds": round(secs),
 			"samples_per_s": int(m.SamplesPerSec)}).Info("epoch done")
 		p.Epoch, p.Step, p.Partial = epoch, 0, Totals{}
@@ -267,8 +339,22 @@ func (s *Totals) metric(perplexity bool) float64 {
 	return float64(s.Correct) / float64(s.Targets)
 }
 
-// trainStep runs one optimizer step on a batch.
-func trainStep(model models.Model, opt *optimizer, hb data.HostBatch, o Options) (stepStats, error) {
+// sum adds the totals of every rank (with g nil, there is nothing to add). Seconds stay this rank's.
+func (s *Totals) sum(g *dist.Group) error {
+	if g == nil {
+		return nil
+	}
+	v := []float64{s.Loss, float64(s.Targets), float64(s.Correct), float64(s.Examples)}
+	if err := g.SumFloats(v); err != nil {
+		return err
+	}
+	s.Loss, s.Targets, s.Correct, s.Examples = v[0], int(v[1]), int(v[2]), int(v[3])
+	return nil
+}
+
+// trainStep runs one optimizer step on a batch; sync, when set, runs between backward and the
+// update with the batch's loss.
+func trainStep(model models.Model, opt *optimizer, hb data.HostBatch, o Options, sync func(float64) error) (stepStats, error) {
 	b, err := hb.Tensors(o.Device)
 	if err != nil {
 		return stepStats{}, err
@@ -298,7 +384,11 @@ func trainStep(model models.Model, opt *optimizer, hb data.HostBatch, o Options)
 		}
 		defer total.MustDrop()
 	}
-	if err := opt.BackwardStep(total); err != nil {
+	var between func() error
+	if sync != nil {
+		between = func() error { return sync(value) }
+	}
+	if err := opt.BackwardStep(total, between); err != nil {
 		return stepStats{}, err
 	}
 	n, c := countCorrect(logits, hb.Y)
@@ -323,10 +413,33 @@ func countCorrect(logits *ts.Tensor, t []int64) (int, int) {
 	return len(t), n
 }
 
-func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64) (Totals, error) {
+// evaluateShard evaluates this rank's part of set and sums the totals over the ranks, after
+// giving every rank rank 0's buffers (batch-norm statistics), as DDP's forward does.
+func evaluateShard(model models.Model, vs *nn.VarStore, set data.Source, o Options, rank, world int) (Totals, error) {
+	if o.Dist != nil {
+		buffers := map[string]*ts.Tensor{}
+		for n, v := range vs.NamedVariables() {
+			if !vs.IsTrainable(n) {
+				buffers[n] = v
+			}
+		}
+		if len(buffers) > 0 {
+			if err := o.Dist.BroadcastVars(buffers); err != nil {
+				return Totals{}, err
+			}
+		}
+	}
+	s, err := evaluate(model, set, o.BatchSize, o.Device, o.Seed, rank, world)
+	if err != nil {
+		return s, err
+	}
+	return s, s.sum(o.Dist)
+}
+
+func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64, rank, world int) (Totals, error) {
 	var s Totals
 	var err error
-	loader := &data.Loader{Source: set, BatchSize: batchSize, Seed: seed}
+	loader := &data.Loader{Source: set, BatchSize: batchSize, Seed: seed, Rank: rank, World: world}
 	it := loader.Epoch(0, 0)
 	defer it.Close()
 	backend.NoGrad(func() {
@@ -368,7 +481,7 @@ func Evaluate(model models.Model, set data.Source, batchSize int, device gotch.D
 		device = gotch.CPU
 	}
 	defer backend.LockThread()()
-	s, err := evaluate(model, set, batchSize, device, 0)
+	s, err := evaluate(model, set, batchSize, device, 0, 0, 1)
 	if err != nil {
 		return 0, 0, err
 	}

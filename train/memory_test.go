@@ -41,7 +41,7 @@ func TestOptimizerStepsKeepMemoryFlat(t *testing.T) {
 		step := func() {
 			logits, _ := m.Forward(x, true)
 			loss, _ := logits.CrossEntropyLoss(y, ts.None, 1, -100, 0, false)
-			if err := opt.BackwardStep(loss); err != nil {
+			if err := opt.BackwardStep(loss, nil); err != nil {
 				t.Fatal(err)
 			}
 			loss.MustDrop()

@@ -15,6 +15,9 @@ type epochJSON struct {
 	TestMetric    *float64 `json:"test_metric"`
 	Seconds       float64  `json:"epoch_seconds"`
 	SamplesPerSec float64  `json:"samples_per_sec"`
+	Processes     int      `json:"processes,omitempty"`
+	AllReduceB    int64    `json:"allreduce_bytes_per_step,omitempty"`
+	AllReduceS    float64  `json:"allreduce_seconds_per_step,omitempty"`
 }
 
 // MarshalJSON writes epochs without evaluation with null test values.
@@ -25,7 +28,8 @@ func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 		}
 		return &x
 	}
-	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric), m.Seconds, m.SamplesPerSec})
+	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric), m.Seconds, m.SamplesPerSec,
+		m.Processes, m.AllReduceBytes, m.AllReduceSecond})
 }
 
 // UnmarshalJSON reads null test values as NaN.
@@ -40,6 +44,7 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*m = EpochMetrics{j.Epoch, j.LR, j.TrainLoss, j.TrainMetric, val(j.TestLoss), val(j.TestMetric), j.Seconds, j.SamplesPerSec}
+	*m = EpochMetrics{j.Epoch, j.LR, j.TrainLoss, j.TrainMetric, val(j.TestLoss), val(j.TestMetric), j.Seconds, j.SamplesPerSec,
+		j.Processes, j.AllReduceB, j.AllReduceS}
 	return nil
 }

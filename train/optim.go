@@ -64,12 +64,19 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 // SetLR sets the learning rate of the next steps.
 func (o *optimizer) SetLR(lr float64) { o.lr = lr }
 
-// BackwardStep runs backward from loss, applies one update and zeroes the gradients.
-func (o *optimizer) BackwardStep(loss *ts.Tensor) error {
+// BackwardStep runs backward from loss, then between (when set: a distributed run's gradient
+// all-reduce; its error skips the update), then applies one update and zeroes the gradients.
+func (o *optimizer) BackwardStep(loss *ts.Tensor, between func() error) error {
 	if err := loss.Backward(); err != nil {
 		return err
 	}
 	var err error
+	if between != nil {
+		backend.NoGrad(func() { err = between() })
+		if err != nil {
+			return err
+		}
+	}
 	backend.NoGrad(func() { err = o.update() })
 	return err
 }

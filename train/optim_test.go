@@ -56,7 +56,7 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 				l2, _ := lin.Sum(gotch.Float, true)
 				loss, _ := half.Add(l2, true)
 				l2.MustDrop()
-				if err := opt.BackwardStep(loss); err != nil {
+				if err := opt.BackwardStep(loss, nil); err != nil {
 					t.Fatal(err)
 				}
 				loss.MustDrop()

@@ -20,6 +20,7 @@ import (
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/lowrank"
 	"github.com/lowrank-dev/lowrank/models"
 )
@@ -50,10 +51,28 @@ type Result struct {
 // it was: same weights, optimizer state, data order and random draws, so it ends as the
 // uninterrupted run would have.
 func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume bool, progress io.Writer) (*Result, error) {
+	return RunDist(ctx, cfg, nil, log, resume, progress)
+}
+
+// RunDist is Run as one rank of the data-parallel run g (nil: a single process). Every rank
+// runs it with the same configuration; train.batch_size is per rank. Rank 0 alone writes the
+// run folder (configuration, metrics, checkpoints); on resume it reads the checkpoint and
+// sends it to the others through the rendezvous store. On CUDA each rank uses the device of its
+// local rank (device cuda → cuda:LOCAL_RANK); on CPU with train.threads 0, each rank uses its
+// share of the machine's cores.
+func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.FieldLogger, resume bool, progress io.Writer) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	device, err := backend.Device(cfg.Train.Device)
+	lead := g == nil || g.Rank == 0
+	devName, threads := cfg.Train.Device, cfg.Train.Threads
+	if g != nil {
+		if devName == "cuda" {
+			devName = fmt.Sprintf("cuda:%d", g.LocalRank)
+		}
+		threads = g.Threads(threads)
+	}
+	device, err := backend.Device(devName)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	}
 	defer backend.LockThread()()
 	// After locking: the intra-op thread count is an OpenMP setting of the calling OS thread.
-	backend.SetThreads(cfg.Train.Threads)
+	backend.SetThreads(threads)
 	backend.ManualSeed(int64(cfg.Train.Seed))
 	dir := cfg.Train.OutputDir
 	last := filepath.Join(dir, "checkpoints", "last")
@@ -71,23 +90,35 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	if cfg.LowRank.Schedule != "none" {
 		st.Phase = phaseDense
 	}
+	if resume && g != nil {
+		// Every rank resumes from rank 0's checkpoint, received through the store.
+		src, rerr := resolveCheckpoint(last)
+		if last, err = g.ShareFiles(src, checkpointFiles, rerr); err != nil {
+			return nil, err
+		}
+		if !lead {
+			defer os.RemoveAll(last)
+		}
+	}
 	if resume {
 		if st, err = readTrainerState(last); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	var mw *metricsWriter
+	if lead {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		resolved, _ := json.MarshalIndent(cfg, "", "  ")
+		if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), append(resolved, '\n')); err != nil {
+			return nil, err
+		}
+		if mw, err = newMetricsWriter(dir, resume); err != nil {
+			return nil, err
+		}
+		defer mw.Close()
 	}
-	resolved, _ := json.MarshalIndent(cfg, "", "  ")
-	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), append(resolved, '\n')); err != nil {
-		return nil, err
-	}
-	mw, err := newMetricsWriter(dir, resume)
-	if err != nil {
-		return nil, err
-	}
-	defer mw.Close()
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
 		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
@@ -96,9 +127,13 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
 		OnEpoch:   mw.Write,
+		Dist:      g,
 	}
 	save := func(vs *nn.VarStore, st *trainerState) func(string, Progress, map[string]*ts.Tensor) error {
 		return func(kind string, p Progress, optState map[string]*ts.Tensor) error {
+			if !lead {
+				return nil
+			}
 			st.Progress = p
 			return saveCheckpoint(filepath.Join(dir, "checkpoints", kind), vs.NamedVariables(), optState, *st, cfg)
 		}
@@ -145,7 +180,7 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
 		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
-		"device": cfg.Train.Device, "threads": backend.Threads(), "dir": dir}).Info("training")
+		"device": device.Name, "threads": backend.Threads(), "dir": dir, "processes": processes(g)}).Info("training")
 	o.Resume = from
 	o.Checkpoint = save(lvs, &st)
 	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
@@ -196,8 +231,10 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 		if err != nil {
 			return err
 		}
-		if err := appendJSONLine(filepath.Join(dir, "stable_ranks.jsonl"), map[string]any{"epoch": m.Epoch, "stable_ranks": ranks}); err != nil {
-			return err
+		if o.Dist == nil || o.Dist.Rank == 0 {
+			if err := appendJSONLine(filepath.Join(dir, "stable_ranks.jsonl"), map[string]any{"epoch": m.Epoch, "stable_ranks": ranks}); err != nil {
+				return err
+			}
 		}
 		if tracker.observe(m.Epoch, ranks) && m.Epoch >= cfg.AutoMinEpochs() {
 			return errSwitch
@@ -286,7 +323,11 @@ func newMetricsWriter(dir string, resume bool) (*metricsWriter, error) {
 	return &metricsWriter{jsonl: j, csv: c}, nil
 }
 
+// Write records m (nothing on ranks other than 0, which have no writer).
 func (w *metricsWriter) Write(m EpochMetrics) error {
+	if w == nil {
+		return nil
+	}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -303,4 +344,11 @@ func (w *metricsWriter) Write(m EpochMetrics) error {
 func (w *metricsWriter) Close() {
 	w.jsonl.Close()
 	w.csv.Close()
+}
+
+func processes(g *dist.Group) int {
+	if g == nil {
+		return 1
+	}
+	return g.World
 }

@@ -38,6 +38,9 @@
 //  10. The package fused is added (fused/fused.cpp): SGD, Adam, AdamW and RMSprop updates of all
 //     parameters in one call into libtorch, which lowrank's optimizers use instead of several
 //     cgo calls and temporary tensors per parameter.
+//  11. The package c10d is added (c10d/c10d.cpp): PyTorch's TCPStore, Gloo (and NCCL) process
+//     groups, all-reduce, broadcast, barrier and a bucketed gradient reducer, for lowrank's
+//     distributed training. Without Gloo's headers it is a stub that returns an error naming them.
 //
 // The copy is rebuilt only when its inputs change (a stamp file records them), so a re-run is fast.
 package main

@@ -46,10 +46,7 @@ func (c config) stamp() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%v|%s|%s", c.src, c.include, c.libdir, c.version, c.abi, c.cuda, c.cudaDir, patchLevel)
 	// The sources the copy embeds verbatim count too, so that editing them needs no patchLevel bump.
-	for _, name := range fusedFiles {
-		raw, _ := fusedSources.ReadFile("fused/" + name)
-		h.Write(raw)
-	}
+	hashExtensions(c, h)
 	for _, text := range []string{newTensorPatched, freePatched, float64ValuesFixed, liveTensorsFile} {
 		h.Write([]byte(text))
 	}
@@ -105,7 +102,7 @@ func run(c config) error {
 	if err := patchTensorBookkeeping(filepath.Join(tmp, "ts")); err != nil {
 		return err
 	}
-	if err := writeFused(c, tmp); err != nil {
+	if err := writeExtensions(c, tmp); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".lowrank-stamp"), []byte(c.stamp()), 0o644); err != nil {

@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/train"
+)
+
+// TestMain lets the test binary stand in for the lowrank command in the processes that the
+// distributed tests (and the launcher under test) start.
+func TestMain(m *testing.M) {
+	if os.Getenv("LOWRANK_TEST_AS_CLI") == "1" {
+		if r := os.Getenv("LOWRANK_TEST_FAIL_RANK"); r != "" && r == os.Getenv(dist.EnvRank) {
+			fmt.Fprintln(os.Stderr, "failing on purpose")
+			os.Exit(3)
+		}
+		os.Exit(Execute())
+	}
+	os.Exit(m.Run())
+}
+
+func needDist(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+	}
+	t.Setenv("LOWRANK_TEST_AS_CLI", "1") // inherited by launched processes only: TestMain ran already
+}
+
+// distSets is a small, deterministic SGD run of the low-rank MLP on Fashion-MNIST.
+func distSets(dir string, batch int, extra ...string) []string {
+	sets := []string{"train", "-c", "fashionmnist-mlp-lowrank", "--threads", "1",
+		"--set", "train.output_dir=" + dir, "--set", "train.batch_size=" + strconv.Itoa(batch),
+		"--set", "train.epochs=2", "--set", "data.limit=1024", "--set", "data.test_limit=500",
+		"--set", "optimizer.name=sgd", "--set", "optimizer.lr=0.05", "--set", "optimizer.momentum=0.9",
+		"--set", "optimizer.weight_decay=0.0005", "--set", "dist.timeout=60"}
+	return append(sets, extra...)
+}
+
+func maxWeightDiff(t *testing.T, a, b string) float64 {
+	t.Helper()
+	wa, err := checkpoint.Load(filepath.Join(a, "checkpoints", "last", "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, err := checkpoint.Load(filepath.Join(b, "checkpoints", "last", "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wa) != len(wb) || len(wa) == 0 {
+		t.Fatalf("%d vs %d tensors", len(wa), len(wb))
+	}
+	worst := 0.0
+	for name, x := range wa {
+		y, ok := wb[name]
+		if !ok {
+			t.Fatalf("%s missing from %s", name, b)
+		}
+		xv, yv := x.Float64Values(false), y.Float64Values(false)
+		for i := range xv {
+			worst = math.Max(worst, math.Abs(xv[i]-yv[i]))
+		}
+	}
+	return worst
+}
+
+func readMetrics(t *testing.T, dir string) []train.EpochMetrics {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []train.EpochMetrics
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var m train.EpochMetrics
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Two processes with batch 64 each take the same steps as one process with batch 128 (same
+// seed, same data order): the same weights up to float32 summation order, the same metrics.
+func TestTwoProcessesMatchOneWithDoubleBatch(t *testing.T) {
+	needDist(t)
+	tmp := t.TempDir()
+	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	if out, err := execute(t, distSets(one, 128)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := execute(t, distSets(two, 64, "--nproc", "2")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// 16 SGD steps of float32 sums taken in a different order (measured: 1.5e-8).
+	if d := maxWeightDiff(t, one, two); d > 1e-6 {
+		t.Errorf("weights differ by up to %g, want ≤ 1e-6", d)
+	} else {
+		t.Logf("largest weight difference %.2g", d)
+	}
+	m1, m2 := readMetrics(t, one), readMetrics(t, two)
+	if len(m1) != 2 || len(m2) != 2 {
+		t.Fatalf("%d and %d epochs recorded", len(m1), len(m2))
+	}
+	for i := range m1 {
+		if math.Abs(m1[i].TrainLoss-m2[i].TrainLoss) > 1e-4 || math.Abs(m1[i].TestLoss-m2[i].TestLoss) > 1e-4 ||
+			math.Abs(m1[i].TestMetric-m2[i].TestMetric) > 0.0021 {
+			t.Errorf("epoch %d: one process %+v, two %+v", i+1, m1[i], m2[i])
+		}
+	}
+	if m2[0].Processes != 2 || m2[0].AllReduceBytes <= 0 || m2[0].AllReduceSecond <= 0 {
+		t.Errorf("no all-reduce report: %+v", m2[0])
+	}
+	// The low-rank MLP's gradients, float32: exactly its parameters' bytes.
+	if want := int64(4 * 174851); m2[0].AllReduceBytes != want {
+		t.Errorf("all-reduced %d bytes per step, want %d (4 × parameters)", m2[0].AllReduceBytes, want)
+	}
+	// Rank 0 alone wrote the run folder; a second rank writing would have clobbered it.
+	if _, err := os.Stat(filepath.Join(two, "config.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+// A distributed run resumed after its first epoch ends where the uninterrupted one does.
+func TestDistributedResume(t *testing.T) {
+	needDist(t)
+	tmp := t.TempDir()
+	whole, split := filepath.Join(tmp, "whole"), filepath.Join(tmp, "split")
+	if out, err := execute(t, distSets(whole, 64, "--nproc", "2")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := execute(t, distSets(split, 64, "--nproc", "2", "--set", "train.epochs=1")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := execute(t, "train", "--resume", split, "--threads", "1", "--set", "train.epochs=2", "--nproc", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if d := maxWeightDiff(t, whole, split); d > 1e-6 {
+		t.Errorf("resumed run's weights differ by up to %g, want ≤ 1e-6", d)
+	}
+	if m := readMetrics(t, split); len(m) != 2 {
+		t.Errorf("%d epochs recorded after resuming, want 2", len(m))
+	}
+}
+
+// startRanks starts a two-process run directly (as torchrun would), with rank 0's stderr
+// readable line by line.
+func startRanks(t *testing.T, dir string, timeout float64) ([]*exec.Cmd, *bufio.Scanner, *bytes.Buffer) {
+	t.Helper()
+	port, err := dist.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := distSets(dir, 64, "--set", "data.limit=0", "--set", "train.epochs=20",
+		"--set", fmt.Sprintf("dist.timeout=%g", timeout))
+	var procs []*exec.Cmd
+	var lines *bufio.Scanner
+	var other bytes.Buffer
+	for rank := 0; rank < 2; rank++ {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1", "RANK="+strconv.Itoa(rank), "WORLD_SIZE=2",
+			"LOCAL_RANK="+strconv.Itoa(rank), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port))
+		if rank == 0 {
+			r, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = bufio.NewScanner(r)
+		} else {
+			cmd.Stderr = &other
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.Process.Kill()
+			p.Wait()
+		}
+	})
+	return procs, lines, &other
+}
+
+// waitTraining reads rank 0's output until training is under way.
+func waitTraining(t *testing.T, lines *bufio.Scanner) {
+	t.Helper()
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), "epoch 1: ") {
+			return
+		}
+	}
+	t.Fatal("rank 0 ended before training")
+}
+
+// exitOf waits for rank 0 and returns its exit code, the rest of its output and how long it took.
+func exitOf(t *testing.T, p *exec.Cmd, lines *bufio.Scanner) (int, string, time.Duration) {
+	start := time.Now()
+	var rest strings.Builder
+	for lines.Scan() {
+		rest.WriteString(lines.Text() + "\n")
+	}
+	p.Wait()
+	return p.ProcessState.ExitCode(), rest.String(), time.Since(start)
+}
+
+// A rank killed mid-epoch makes the other exit non-zero with an error naming what happened,
+// well within the timeout (Gloo notices the closed connection at the next all-reduce).
+func TestKilledRankStopsTheOthers(t *testing.T) {
+	needDist(t)
+	procs, lines, _ := startRanks(t, filepath.Join(t.TempDir(), "run"), 30)
+	waitTraining(t, lines)
+	procs[1].Process.Signal(syscall.SIGKILL)
+	code, out, took := exitOf(t, procs[0], lines)
+	if code == 0 || !strings.Contains(out, "rank 0 of 2: all-reducing gradients failed") || !strings.Contains(out, "another rank exited or stopped responding") {
+		t.Fatalf("rank 0 exited %d after its peer was killed:\n%s", code, out)
+	}
+	if took > 30*time.Second {
+		t.Errorf("rank 0 took %s to fail, beyond dist.timeout 30 s", took)
+	}
+	t.Logf("rank 0 failed %s after its peer was killed", took.Round(time.Millisecond))
+}
+
+// A rank that hangs (stopped with SIGSTOP) makes the other fail once dist.timeout passes.
+func TestHungRankTimesOut(t *testing.T) {
+	needDist(t)
+	procs, lines, _ := startRanks(t, filepath.Join(t.TempDir(), "run"), 3)
+	waitTraining(t, lines)
+	procs[1].Process.Signal(syscall.SIGSTOP)
+	code, out, took := exitOf(t, procs[0], lines)
+	if code == 0 || !strings.Contains(out, "rank 0 of 2") || !strings.Contains(out, "dist.timeout 3s") {
+		t.Fatalf("rank 0 exited %d after its peer hung:\n%s", code, out)
+	}
+	if took < 2*time.Second || took > 20*time.Second {
+		t.Errorf("rank 0 failed after %s, want about dist.timeout (3 s)", took)
+	}
+}
+
+// The launcher reports the rank that failed, and stops the others.
+func TestLauncherReportsFailedRank(t *testing.T) {
+	needDist(t)
+	t.Setenv("LOWRANK_TEST_FAIL_RANK", "1")
+	start := time.Now()
+	out, err := execute(t, distSets(filepath.Join(t.TempDir(), "run"), 64, "--nproc", "2", "--set", "dist.timeout=3")...)
+	if err == nil || !strings.Contains(err.Error(), "rank 1 of 2 failed") {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "rank 0 of 2: joining the process group") {
+		t.Errorf("rank 0 did not report the failed rendezvous:\n%s", out)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s", took)
+	}
+}

@@ -1,0 +1,12 @@
+// Package dist runs data-parallel training over PyTorch's c10d (Gloo on CPU, NCCL on CUDA),
+// the engine torch.distributed and DDP use, bound by gotch's c10d package (which lowrank's
+// tools/gotchprep adds).
+//
+// A run is W processes (ranks 0…W−1), each with the whole model: every rank trains on its own
+// shard of each epoch (data.Shard, PyTorch's DistributedSampler order), gradients are averaged with a
+// bucketed all-reduce after backward (Group.NewReducer), weights start equal (Group.BroadcastVars
+// from rank 0), and rank 0 alone writes metrics and checkpoints. Processes find each other as
+// torchrun's do (FromEnv: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), and Launch
+// starts the processes of one machine. Every collective is bounded by a timeout, so a rank that
+// dies or hangs makes the others fail with an error naming it instead of waiting forever.
+package dist

@@ -1,0 +1,124 @@
+package dist
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sugarme/gotch/c10d"
+)
+
+// Env is a process's place in a distributed run.
+type Env struct {
+	Rank, World, LocalRank int
+	LocalWorld             int    // processes on this machine (sharing its cores)
+	Addr                   string // rank 0's host, which serves the rendezvous store
+	Port                   int
+	Timeout                time.Duration // rendezvous and collectives; default 300 s
+	Backend                string        // gloo or nccl; default gloo
+	Iface                  string        // network interface for Gloo (optional)
+	BucketBytes            int64         // gradient bucket; default 25 MiB
+}
+
+// Variables of the torchrun convention.
+const (
+	EnvRank       = "RANK"
+	EnvWorldSize  = "WORLD_SIZE"
+	EnvLocalRank  = "LOCAL_RANK"
+	EnvLocalWorld = "LOCAL_WORLD_SIZE"
+	EnvMasterAddr = "MASTER_ADDR"
+	EnvMasterPort = "MASTER_PORT"
+)
+
+// FromEnv reads torchrun's variables. ok is false when WORLD_SIZE is unset or 1 (a single
+// process); a set but malformed variable is an error naming it.
+func FromEnv() (e Env, ok bool, err error) {
+	ws := os.Getenv(EnvWorldSize)
+	if ws == "" {
+		return Env{}, false, nil
+	}
+	num := func(name string, def int) (int, error) {
+		s := os.Getenv(name)
+		if s == "" {
+			if def < 0 {
+				return 0, fmt.Errorf("%s is not set (with %s=%s every process needs %s, %s and %s)", name, EnvWorldSize, ws, EnvRank, EnvMasterAddr, EnvMasterPort)
+			}
+			return def, nil
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("%s=%q is not a non-negative integer", name, s)
+		}
+		return v, nil
+	}
+	if e.World, err = num(EnvWorldSize, -1); err != nil {
+		return Env{}, false, err
+	}
+	if e.World <= 1 {
+		return Env{}, false, nil
+	}
+	if e.Rank, err = num(EnvRank, -1); err != nil {
+		return Env{}, false, err
+	}
+	if e.LocalRank, err = num(EnvLocalRank, e.Rank); err != nil {
+		return Env{}, false, err
+	}
+	if e.LocalWorld, err = num(EnvLocalWorld, 1); err != nil {
+		return Env{}, false, err
+	}
+	if e.Port, err = num(EnvMasterPort, -1); err != nil {
+		return Env{}, false, err
+	}
+	if e.Addr = os.Getenv(EnvMasterAddr); e.Addr == "" {
+		return Env{}, false, fmt.Errorf("%s is not set: the address of rank 0's machine", EnvMasterAddr)
+	}
+	return e, true, e.Validate()
+}
+
+// Validate checks that the ranks and port make sense.
+func (e Env) Validate() error {
+	if e.World < 1 || e.Rank < 0 || e.Rank >= e.World {
+		return fmt.Errorf("rank %d is not in [0, world size %d)", e.Rank, e.World)
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		return fmt.Errorf("master port %d is not in [1, 65535]", e.Port)
+	}
+	return nil
+}
+
+func (e Env) withDefaults() Env {
+	if e.Timeout <= 0 {
+		e.Timeout = 300 * time.Second
+	}
+	if e.Backend == "" {
+		e.Backend = "gloo"
+	}
+	if e.BucketBytes <= 0 {
+		e.BucketBytes = 25 << 20
+	}
+	return e
+}
+
+// Backend resolves dist.backend: auto is nccl for a CUDA device when this build has NCCL,
+// gloo otherwise.
+func Backend(name, device string) string {
+	if name != "auto" && name != "" {
+		return name
+	}
+	if strings.HasPrefix(device, "cuda") && c10d.HasNCCL() {
+		return "nccl"
+	}
+	return "gloo"
+}
+
+// Threads is the intra-op thread count of a rank: configured when set, otherwise its share of
+// this machine's cores (the processes on it divide them).
+func (e Env) Threads(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(1, runtime.NumCPU()/max(1, e.LocalWorld))
+}

@@ -1,0 +1,209 @@
+package dist
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/sugarme/gotch/c10d"
+	"github.com/sugarme/gotch/ts"
+)
+
+// ErrUnavailable is returned by Join when this build has no c10d.
+var ErrUnavailable = errors.New("distributed training is unavailable in this build")
+
+// Group is this process's membership of a run's process group. Its methods are collectives:
+// every rank calls them in the same order.
+type Group struct {
+	Env
+	g *c10d.Group
+}
+
+// Join connects to the run's other processes (rank 0 serves the rendezvous at Addr:Port),
+// waiting at most e.Timeout for all of them.
+func Join(e Env) (*Group, error) {
+	e = e.withDefaults()
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if !c10d.Available {
+		_, err := c10d.NewGroup("", 0, 0, 0, 0, "", "")
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	g, err := c10d.NewGroup(e.Addr, e.Port, e.Rank, e.World, e.Timeout, e.Iface, e.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("rank %d of %d: joining the process group at %s:%d (%s) failed within %s: %v; check that all %d processes start with the same %s and %s and that rank 0 can listen on that port",
+			e.Rank, e.World, e.Addr, e.Port, e.Backend, e.Timeout, err, e.World, EnvMasterAddr, EnvMasterPort)
+	}
+	return &Group{Env: e, g: g}, nil
+}
+
+// Close leaves the group.
+func (g *Group) Close() {
+	if g != nil && g.g != nil {
+		g.g.Close()
+		g.g = nil
+	}
+}
+
+// lost wraps a collective's failure with what it most likely means.
+func (g *Group) lost(what string, err error) error {
+	return fmt.Errorf("rank %d of %d: %s failed: %v; another rank exited or stopped responding (dist.timeout %s): see its output",
+		g.Rank, g.World, what, err, g.Timeout)
+}
+
+// BroadcastVars overwrites every variable with rank 0's, by name (all ranks must hold the same
+// names and shapes).
+func (g *Group) BroadcastVars(vars map[string]*ts.Tensor) error {
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	xs := make([]*ts.Tensor, len(names))
+	for i, n := range names {
+		xs[i] = vars[n]
+	}
+	if err := g.g.Broadcast(xs, 0); err != nil {
+		return g.lost("broadcasting the weights from rank 0", err)
+	}
+	return nil
+}
+
+// SumFloats adds xs over the ranks, in place.
+func (g *Group) SumFloats(xs []float64) error {
+	t, err := ts.NewTensorFromData(xs, []int64{int64(len(xs))})
+	if err != nil {
+		return err
+	}
+	defer t.MustDrop()
+	if err := g.g.AllReduce([]*ts.Tensor{t}, c10d.Sum); err != nil {
+		return g.lost("summing epoch totals", err)
+	}
+	copy(xs, t.Float64Values(false))
+	return nil
+}
+
+// Barrier waits for every rank.
+func (g *Group) Barrier() error {
+	if err := g.g.Barrier(); err != nil {
+		return g.lost("barrier", err)
+	}
+	return nil
+}
+
+// ShareFiles gives every rank rank 0's copy of the named files in dir, through the rendezvous
+// store (so ranks on other machines need no shared disk): rank 0 returns dir itself; the others
+// receive the files into a new temporary folder they return, which the caller removes. A file
+// missing on rank 0, or rank 0's readErr, is an error on every rank.
+func (g *Group) ShareFiles(dir string, names []string, readErr error) (string, error) {
+	key := func(n string) string { return "files/" + n }
+	if g.Rank == 0 {
+		var problem string
+		if readErr != nil {
+			problem = readErr.Error()
+			names = nil
+		}
+		blobs := make([][]byte, len(names))
+		for i, n := range names {
+			raw, err := os.ReadFile(filepath.Join(dir, n))
+			if err != nil {
+				problem = err.Error()
+				break
+			}
+			blobs[i] = raw
+		}
+		if err := g.g.Set("files/error", []byte(problem)); err != nil {
+			return "", g.lost("sharing files", err)
+		}
+		if problem != "" {
+			return "", errors.New(problem)
+		}
+		for i, n := range names {
+			if err := g.g.Set(key(n), blobs[i]); err != nil {
+				return "", g.lost("sharing "+n, err)
+			}
+		}
+		if err := g.Barrier(); err != nil {
+			return "", err
+		}
+		for _, n := range names {
+			g.g.Delete(key(n))
+		}
+		g.g.Delete("files/error")
+		return dir, nil
+	}
+	problem, err := g.g.Get("files/error")
+	if err != nil {
+		return "", g.lost("receiving files from rank 0", err)
+	}
+	if len(problem) > 0 {
+		return "", fmt.Errorf("rank 0: %s", problem)
+	}
+	tmp, err := os.MkdirTemp("", fmt.Sprintf("lowrank-rank%d-", g.Rank))
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		raw, err := g.g.Get(key(n))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(tmp, n), raw, 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			return "", g.lost("receiving "+n+" from rank 0", err)
+		}
+	}
+	if err := g.Barrier(); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// Reducer averages a model's gradients over the group after each backward, in buckets of
+// Env.BucketBytes that the gradients are views of (backward accumulates straight into them).
+type Reducer struct {
+	g *Group
+	r *c10d.Reducer
+	// Bytes is the gradient data all-reduced per step; Buckets the number of all-reduces.
+	Bytes   int64
+	Buckets int
+	// Steps and Seconds accumulate the reductions done and the time spent in them (waiting for
+	// the slowest rank included).
+	Steps   int
+	Seconds float64
+}
+
+// NewReducer prepares the buckets of params' gradients.
+func (g *Group) NewReducer(params []*ts.Tensor) (*Reducer, error) {
+	r, err := g.g.NewReducer(params, g.BucketBytes)
+	if err != nil {
+		return nil, fmt.Errorf("rank %d: preparing gradient buckets: %w", g.Rank, err)
+	}
+	return &Reducer{g: g, r: r}, nil
+}
+
+// Reduce averages every gradient over the ranks and sums flags (small values every rank
+// contributes, such as "stop after this step") alongside, in place.
+func (r *Reducer) Reduce(flags []float32) error {
+	start := time.Now()
+	b, n, err := r.r.Reduce(flags)
+	if err != nil {
+		return r.g.lost("all-reducing gradients", err)
+	}
+	r.Bytes, r.Buckets = b, n
+	r.Steps++
+	r.Seconds += time.Since(start).Seconds()
+	return nil
+}
+
+// Close frees the reducer (the gradients stay valid).
+func (r *Reducer) Close() {
+	if r != nil {
+		r.r.Close()
+	}
+}

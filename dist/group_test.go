@@ -1,0 +1,193 @@
+package dist
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// inGroups runs f as every rank of a world-process group, each on its own goroutine and OS
+// thread of this process, and returns their errors.
+func inGroups(t *testing.T, world int, f func(g *Group) error) {
+	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := 0; r < world; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			g, err := Join(Env{Rank: r, World: world, Addr: "127.0.0.1", Port: port, Timeout: 20 * time.Second, BucketBytes: 40})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer g.Close()
+			errs[r] = f(g)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+}
+
+func values(x *ts.Tensor) []float64 { return x.Float64Values(false) }
+
+func near(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-6 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSumFloatsAndBroadcast(t *testing.T) {
+	inGroups(t, 3, func(g *Group) error {
+		r := float64(g.Rank)
+		v := []float64{r + 1, 10 * r}
+		if err := g.SumFloats(v); err != nil {
+			return err
+		}
+		if !slices.Equal(v, []float64{6, 30}) {
+			return fmt.Errorf("rank %d: sum %v, want [6 30]", g.Rank, v)
+		}
+		a, _ := ts.NewTensorFromData([]float32{float32(r), 1}, []int64{2})
+		b, _ := ts.NewTensorFromData([]float32{float32(r) * 2}, []int64{1})
+		if err := g.BroadcastVars(map[string]*ts.Tensor{"b": b, "a": a}); err != nil {
+			return err
+		}
+		if !near(values(a), []float64{0, 1}) || !near(values(b), []float64{0}) {
+			return fmt.Errorf("rank %d: after broadcast a %v b %v, want rank 0's", g.Rank, values(a), values(b))
+		}
+		return nil
+	})
+}
+
+// The reducer averages gradients (closed form: the gradient of Σ cᵣ·p is cᵣ), keeps them views
+// of its buckets so that a second backward accumulates into them, and sums the flags.
+func TestReducerAverages(t *testing.T) {
+	inGroups(t, 2, func(g *Group) error {
+		c := float32(g.Rank + 1) // 1 and 2: mean 1.5
+		shapes := [][]int64{{3, 2}, {4}, {5}} // 24, 16, 20 bytes: buckets of ≤ 40 bytes → 2
+		var params []*ts.Tensor
+		for _, s := range shapes {
+			z, err := ts.Zeros(s, gotch.Float, gotch.CPU)
+			if err != nil {
+				return err
+			}
+			p, err := z.SetRequiresGrad(true, false)
+			if err != nil {
+				return err
+			}
+			params = append(params, p)
+		}
+		red, err := g.NewReducer(params)
+		if err != nil {
+			return err
+		}
+		defer red.Close()
+		backward := func() error {
+			for _, p := range params {
+				l, err := p.MulScalar(ts.FloatScalar(float64(c)), false)
+				if err != nil {
+					return err
+				}
+				s, err := l.Sum(gotch.Float, false)
+				if err != nil {
+					return err
+				}
+				if err := s.Backward(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for round, want := range []float64{1.5, 3} { // the second backward accumulates: 2·cᵣ
+			if err := backward(); err != nil {
+				return err
+			}
+			flags := []float32{float32(g.Rank), 1}
+			if err := red.Reduce(flags); err != nil {
+				return err
+			}
+			if flags[0] != 1 || flags[1] != 2 {
+				return fmt.Errorf("flags %v, want [1 2]", flags)
+			}
+			for i, p := range params {
+				gr, err := p.Grad(false)
+				if err != nil {
+					return err
+				}
+				for _, v := range values(gr) {
+					if math.Abs(v-want) > 1e-6 {
+						return fmt.Errorf("rank %d round %d param %d: gradient %v, want %g", g.Rank, round, i, values(gr), want)
+					}
+				}
+			}
+		}
+		if red.Bytes != 60 || red.Buckets != 2 || red.Steps != 2 {
+			return fmt.Errorf("%d bytes in %d buckets over %d steps, want 60 in 2 over 2", red.Bytes, red.Buckets, red.Steps)
+		}
+		return nil
+	})
+}
+
+func TestFromEnv(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		ok      bool
+		wantErr string
+		want    Env
+	}{
+		{env: map[string]string{}, ok: false},
+		{env: map[string]string{"WORLD_SIZE": "1"}, ok: false},
+		{env: map[string]string{"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}, ok: true,
+			want: Env{Rank: 1, World: 2, LocalRank: 1, LocalWorld: 1, Addr: "10.0.0.1", Port: 29500}},
+		{env: map[string]string{"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, ok: true,
+			want: Env{Rank: 3, World: 4, LocalRank: 1, LocalWorld: 2, Addr: "h", Port: 1}},
+		{env: map[string]string{"WORLD_SIZE": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, wantErr: "RANK is not set"},
+		{env: map[string]string{"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, wantErr: "rank 2 is not in [0, world size 2)"},
+		{env: map[string]string{"WORLD_SIZE": "two"}, wantErr: `WORLD_SIZE="two" is not a non-negative integer`},
+		{env: map[string]string{"WORLD_SIZE": "2", "RANK": "0", "MASTER_PORT": "1"}, wantErr: "MASTER_ADDR is not set"},
+		{env: map[string]string{"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "70000"}, wantErr: "master port 70000"},
+	}
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			for _, k := range []string{EnvRank, EnvWorldSize, EnvLocalRank, EnvLocalWorld, EnvMasterAddr, EnvMasterPort} {
+				t.Setenv(k, c.env[k])
+			}
+			e, ok, err := FromEnv()
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || ok != c.ok || (ok && e != c.want) {
+				t.Fatalf("FromEnv = %+v, %v, %v; want %+v, %v", e, ok, err, c.want, c.ok)
+			}
+		})
+	}
+}

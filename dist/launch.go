@@ -1,0 +1,150 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Launch starts the processes of one machine of a run, as torchrun does: NProc copies of a
+// command, each with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and
+// MASTER_PORT set.
+type Launch struct {
+	NProc    int
+	NNodes   int    // machines; default 1
+	NodeRank int    // this machine's index; rank = NodeRank·NProc + local rank
+	Addr     string // rank 0's machine; default 127.0.0.1
+	Port     int    // rendezvous port; 0 picks a free one (one machine only)
+	// Grace is how long the other processes may take to stop on their own after one fails,
+	// before they are killed; default 30 s.
+	Grace time.Duration
+}
+
+// Run runs exe with args NProc times and waits for all of them. When ctx is cancelled (Ctrl-C)
+// every process gets SIGINT, so that they stop together after a step and rank 0 writes its
+// checkpoint. When one exits with an error the others get Grace to notice and stop, then are
+// killed; the error names the first rank that failed.
+func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stderr io.Writer) error {
+	if l.NProc < 1 {
+		return fmt.Errorf("--nproc %d: want at least 1 process", l.NProc)
+	}
+	if l.NNodes == 0 {
+		l.NNodes = 1
+	}
+	if l.NodeRank < 0 || l.NodeRank >= l.NNodes {
+		return fmt.Errorf("--node-rank %d is not in [0, --nnodes %d)", l.NodeRank, l.NNodes)
+	}
+	if l.Addr == "" {
+		l.Addr = "127.0.0.1"
+	}
+	if l.Grace <= 0 {
+		l.Grace = 30 * time.Second
+	}
+	if l.Port == 0 {
+		if l.NNodes > 1 {
+			return errors.New("--master-port is required with several machines (every machine must use the same)")
+		}
+		p, err := FreePort()
+		if err != nil {
+			return err
+		}
+		l.Port = p
+	}
+	world := l.NNodes * l.NProc
+	// Several processes write to the same writers (through goroutines when not files).
+	var mu sync.Mutex
+	stdout, stderr = lockedWriter(&mu, stdout), lockedWriter(&mu, stderr)
+	type exit struct {
+		local, rank int
+		err         error
+	}
+	done := make(chan exit, l.NProc)
+	procs := make([]*exec.Cmd, l.NProc)
+	for local := range procs {
+		rank := l.NodeRank*l.NProc + local
+		cmd := exec.Command(exe, args...)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		cmd.Env = append(os.Environ(), EnvRank+"="+strconv.Itoa(rank), EnvWorldSize+"="+strconv.Itoa(world),
+			EnvLocalRank+"="+strconv.Itoa(local), EnvLocalWorld+"="+strconv.Itoa(l.NProc),
+			EnvMasterAddr+"="+l.Addr, EnvMasterPort+"="+strconv.Itoa(l.Port))
+		// A group of its own: a terminal's Ctrl-C reaches the launcher, which forwards it once.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			for _, p := range procs[:local] {
+				p.Process.Kill()
+			}
+			return fmt.Errorf("starting rank %d: %w", rank, err)
+		}
+		procs[local] = cmd
+		go func() { done <- exit{local, rank, cmd.Wait()} }()
+	}
+	var first *exit
+	exited := make([]bool, l.NProc)
+	var deadline <-chan time.Time
+	interrupted := ctx.Done()
+	for running := l.NProc; running > 0; {
+		select {
+		case e := <-done:
+			running--
+			exited[e.local] = true
+			if e.err != nil && first == nil {
+				first = &e
+				deadline = time.After(l.Grace)
+			}
+		case <-interrupted:
+			interrupted = nil
+			for i, p := range procs {
+				if !exited[i] {
+					p.Process.Signal(os.Interrupt)
+				}
+			}
+		case <-deadline:
+			for i, p := range procs {
+				if !exited[i] {
+					p.Process.Kill()
+				}
+			}
+			deadline = nil
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("rank %d of %d failed (%v); the other processes were stopped", first.rank, world, first.err)
+	}
+	return nil
+}
+
+func lockedWriter(mu *sync.Mutex, w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &locked{mu: mu, w: w}
+}
+
+type locked struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *locked) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// FreePort returns a TCP port that was free on the loopback interface a moment ago.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// extSources are lowrank's C++ extensions of gotch, each installed as a package of the prepared
+// copy (github.com/sugarme/gotch/<name>) with the copy's cgo flags. They are packages of their
+// own so that changing one does not recompile gotch's generated wrappers.
+//
+//   - fused: optimizer updates over many parameters in one call (fused/fused.cpp).
+//   - c10d: PyTorch's collectives (TCPStore, Gloo/NCCL process groups, a bucketed gradient
+//     reducer) for distributed training (c10d/c10d.cpp). It needs libtorch's Gloo headers;
+//     without them the package is a pure-Go stub whose calls return an error saying so.
+//
+//go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
+var extSources embed.FS
+
+// extension is one package: its embedded files (a .go.txt is written as .go) and extra C++ flags.
+type extension struct {
+	name     string
+	files    []string
+	cxxFlags []string
+	cgo      bool
+}
+
+func extensions(c config) []extension {
+	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt"}, cgo: true}}
+	if !hasGloo(c) {
+		return append(exts, extension{name: "c10d", files: []string{"stub.go.txt"}})
+	}
+	d := extension{name: "c10d", files: []string{"c10d.cpp", "c10d.h", "c10d.go.txt"}, cgo: true}
+	if c.cuda && hasNCCL(c) {
+		d.cxxFlags = []string{"-DUSE_C10D_NCCL", "-DLOWRANK_WITH_NCCL"}
+	}
+	return append(exts, d)
+}
+
+// hasGloo reports whether Gloo's headers, which ProcessGroupGloo.hpp includes, are installed
+// beside libtorch's or system-wide.
+func hasGloo(c config) bool {
+	for _, dir := range []string{c.include, "/usr/include", "/usr/local/include"} {
+		if _, err := os.Stat(filepath.Join(dir, "gloo", "config.h")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNCCL(c config) bool {
+	for _, dir := range []string{c.include, filepath.Join(c.cudaDir, "include"), "/usr/include"} {
+		if _, err := os.Stat(filepath.Join(dir, "nccl.h")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// hashExtensions feeds every embedded source to h (for the copy's stamp), and which variant of
+// each extension is built.
+func hashExtensions(c config, h interface{ Write([]byte) (int, error) }) {
+	for _, e := range extensions(c) {
+		fmt.Fprintf(h, "|%s%v", e.name, e.cxxFlags)
+		for _, name := range e.files {
+			raw, _ := extSources.ReadFile(e.name + "/" + name)
+			h.Write(raw)
+		}
+	}
+}
+
+// writeExtensions installs the extensions under dir (the copy's root).
+func writeExtensions(c config, dir string) error {
+	for _, e := range extensions(c) {
+		out := filepath.Join(dir, e.name)
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		for _, name := range e.files {
+			raw, err := extSources.ReadFile(e.name + "/" + name)
+			if err != nil {
+				return err
+			}
+			target := strings.TrimSuffix(name, ".txt")
+			if name == "stub.go.txt" {
+				target = e.name + ".go"
+			}
+			if err := os.WriteFile(filepath.Join(out, target), raw, 0o644); err != nil {
+				return err
+			}
+		}
+		if !e.cgo {
+			continue
+		}
+		flags := strings.Replace(cgoFlagsFile(c), "package libtch", "package "+e.name, 1)
+		if !strings.Contains(flags, "package "+e.name) {
+			return fmt.Errorf("cgo flags file has no package clause")
+		}
+		if len(e.cxxFlags) > 0 {
+			flags = strings.Replace(flags, "// #cgo CXXFLAGS: ", "// #cgo CXXFLAGS: "+strings.Join(e.cxxFlags, " ")+" ", 1)
+		}
+		if err := os.WriteFile(filepath.Join(out, "flags.go"), []byte(flags), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
