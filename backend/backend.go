@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/c10d"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
@@ -23,6 +24,8 @@ type Info struct {
 	CUDAAvailable   bool     `json:"cuda_available"`
 	CUDADevices     int      `json:"cuda_devices"`
 	DisabledOps     []string `json:"disabled_ops"`
+	// Distributed backends this build has (c10d): gloo, and nccl with a CUDA libtorch and NCCL.
+	DistBackends []string `json:"dist_backends"`
 }
 
 // Describe gathers Info about the running process.
@@ -42,6 +45,7 @@ func Describe() Info {
 		CUDAAvailable:   avail,
 		CUDADevices:     n,
 		DisabledOps:     lib.DisabledOps,
+		DistBackends:    distBackends(),
 	}
 }
 
@@ -149,4 +153,15 @@ func NoGrad(f func()) {
 		defer ts.GradSetEnabled(prev)
 	}
 	f()
+}
+
+func distBackends() []string {
+	out := []string{}
+	if c10d.Available {
+		out = append(out, "gloo")
+	}
+	if c10d.HasNCCL() {
+		out = append(out, "nccl")
+	}
+	return out
 }

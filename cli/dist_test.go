@@ -269,3 +269,26 @@ func TestLauncherReportsFailedRank(t *testing.T) {
 		t.Errorf("took %s", took)
 	}
 }
+
+// bench --nproc 2 reports rank 0's all-reduce: exactly the model's float32 parameter bytes.
+func TestBenchTwoProcesses(t *testing.T) {
+	needDist(t)
+	out, err := execute(t, "bench", "--nproc", "2", "--models", "mlp", "--methods", "original,low_rank", "--batch", "16",
+		"--steps", "2", "--warmup", "1", "--json", "--threads", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var rs []train.BenchResult
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &rs); err != nil || len(rs) != 2 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, r := range rs {
+		if r.Processes != 2 || r.AllReduceBytes != 4*r.Params || r.AllReduceMedianMs <= 0 || r.AllReduceMedianMs > r.StepMedianMs {
+			t.Errorf("%s: %d processes, %d bytes all-reduced for %d parameters, all-reduce %.2f of %.2f ms",
+				r.Method, r.Processes, r.AllReduceBytes, r.Params, r.AllReduceMedianMs, r.StepMedianMs)
+		}
+	}
+	if rs[1].AllReduceBytes >= rs[0].AllReduceBytes {
+		t.Errorf("low-rank all-reduces %d bytes, full %d", rs[1].AllReduceBytes, rs[0].AllReduceBytes)
+	}
+}

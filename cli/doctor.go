@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +52,11 @@ func (d *doctor) run(cmd *cobra.Command) error {
 	fmt.Fprintf(out, "intra-op threads:  %d (CPU cores: %d)\n", info.Threads, runtime.NumCPU())
 	fmt.Fprintf(out, "CUDA:              available=%v devices=%d\n", info.CUDAAvailable, info.CUDADevices)
 	fmt.Fprintf(out, "disabled ops:      %d (gotch wrappers this libtorch cannot compile)\n", len(info.DisabledOps))
+	dist := strings.Join(info.DistBackends, ", ")
+	if dist == "" {
+		dist = "none (no Gloo headers when gotch was prepared: apt-get install libgloo-dev, re-run ./install-libtorch.sh)"
+	}
+	fmt.Fprintf(out, "distributed:       %s (c10d; lowrank train --nproc N)\n", dist)
 	if backend.BLASKind(info.BLAS) == "reference" {
 		fmt.Fprintln(out, "warning: the reference BLAS is about 11x slower; install libopenblas0-openmp (./install-libtorch.sh does)")
 	}

@@ -10,7 +10,7 @@ import (
 func TestShardAndSplit(t *testing.T) {
 	order := []int{7, 3, 9, 0, 5, 1, 8}
 	cases := []struct {
-		rank, world int
+		rank, world  int
 		shard, split []int
 	}{
 		{0, 1, order, order},

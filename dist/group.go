@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/c10d"
 	"github.com/sugarme/gotch/ts"
 )
@@ -78,6 +79,13 @@ func (g *Group) SumFloats(xs []float64) error {
 	t, err := ts.NewTensorFromData(xs, []int64{int64(len(xs))})
 	if err != nil {
 		return err
+	}
+	if g.Backend == "nccl" { // NCCL reduces CUDA tensors only
+		c, err := t.To(gotch.CudaBuilder(uint(g.LocalRank)), true)
+		if err != nil {
+			return err
+		}
+		t = c
 	}
 	defer t.MustDrop()
 	if err := g.g.AllReduce([]*ts.Tensor{t}, c10d.Sum); err != nil {

@@ -89,7 +89,7 @@ func TestSumFloatsAndBroadcast(t *testing.T) {
 // of its buckets so that a second backward accumulates into them, and sums the flags.
 func TestReducerAverages(t *testing.T) {
 	inGroups(t, 2, func(g *Group) error {
-		c := float32(g.Rank + 1) // 1 and 2: mean 1.5
+		c := float32(g.Rank + 1)              // 1 and 2: mean 1.5
 		shapes := [][]int64{{3, 2}, {4}, {5}} // 24, 16, 20 bytes: buckets of ≤ 40 bytes → 2
 		var params []*ts.Tensor
 		for _, s := range shapes {

@@ -9,8 +9,11 @@
 // times (min, median and max over rounds). It then checks the low-rank/full step-time ratio
 // against the FLOP ratio (VGG11, VGG16, ResNet18; spatial and channel schemes), the low-rank LSTM
 // (reconstructed and factored) against the dense one, and resident memory after 500 and 5,000
-// steps. With -readme it replaces the README's text between "<!-- bench:begin -->" and
-// "<!-- bench:end -->" with the tables.
+// steps. With -sections ddp it times data-parallel steps on this machine: `lowrank bench --nproc
+// 2` against bench/torch_ddp.py (PyTorch DDP over Gloo), alternating, for VGG11 and ResNet18 full
+// and low-rank, with the gradient bytes all-reduced per step. With -readme it replaces the
+// README's text between "<!-- bench:begin -->" and "<!-- bench:end -->" (and, for ddp, between
+// "<!-- ddp:begin -->" and "<!-- ddp:end -->") with the tables.
 package main
 
 import (
@@ -52,6 +55,8 @@ type options struct {
 	models              []string
 	batch               map[string]int
 	sections            map[string]bool
+	ddpModels           []string
+	ddpBatch, nproc     int
 }
 
 func main() {
@@ -67,10 +72,14 @@ func main() {
 	flag.StringVar(&models, "models", "mlp,cnn,vgg11,vgg16,resnet18,lstm,transformer", "models")
 	flag.StringVar(&batches, "batch", "128,transformer=32", "batch size, and per-model overrides")
 	flag.StringVar(&readme, "readme", "", "rewrite this file's bench section with the tables")
-	sections := flag.String("sections", "steps,lowrank,lstm,memory", "what to measure: steps (Go vs PyTorch), lowrank (low-rank/full vs FLOPs), lstm, memory")
+	sections := flag.String("sections", "steps,lowrank,lstm,memory", "what to measure: steps (Go vs PyTorch), lowrank (low-rank/full vs FLOPs; needs steps), lstm, memory, ddp (data-parallel Go vs PyTorch DDP)")
+	ddpModels := flag.String("ddp-models", "vgg11,resnet18", "models of the ddp section")
+	flag.IntVar(&o.ddpBatch, "ddp-batch", 64, "batch per process in the ddp section")
+	flag.IntVar(&o.nproc, "nproc", 2, "processes in the ddp section")
 	quick := flag.Bool("quick", false, "one round of one step per model (proves the comparison runs; CI)")
 	flag.Parse()
 	o.models = strings.Split(models, ",")
+	o.ddpModels = strings.Split(*ddpModels, ",")
 	o.sections = map[string]bool{}
 	for _, s := range strings.Split(*sections, ",") {
 		o.sections[s] = true
@@ -93,13 +102,26 @@ func main() {
 			o.batch[k] = 4
 		}
 	}
-	var md bytes.Buffer
+	var md, ddpMD bytes.Buffer
 	if err := run(o, &md, *quick); err != nil {
 		fail(err)
 	}
-	fmt.Print(md.String())
-	if readme != "" {
-		if err := splice(readme, md.String()); err != nil {
+	if o.sections["ddp"] {
+		if err := ddp(o, &ddpMD); err != nil {
+			fail(err)
+		}
+	}
+	fmt.Print(md.String(), ddpMD.String())
+	if readme == "" {
+		return
+	}
+	if o.sections["steps"] {
+		if err := splice(readme, "bench", md.String()); err != nil {
+			fail(err)
+		}
+	}
+	if o.sections["ddp"] {
+		if err := splice(readme, "ddp", ddpMD.String()); err != nil {
 			fail(err)
 		}
 	}
@@ -164,6 +186,9 @@ type pair struct {
 }
 
 func run(o options, md *bytes.Buffer, quick bool) error {
+	if !o.sections["steps"] {
+		return nil
+	}
 	var pairs []*pair
 	for _, m := range o.models {
 		for _, method := range []string{"original", "low_rank"} {
@@ -288,13 +313,84 @@ func memory(o options, md *bytes.Buffer, quick bool) error {
 	return nil
 }
 
-// splice replaces the text between the bench markers in path.
-func splice(path, table string) error {
+// ddpResult is one data-parallel measurement, from either side.
+type ddpResult struct {
+	Params            int64   `json:"params"`
+	Threads           int     `json:"threads"`
+	StepMedianMs      float64 `json:"step_median_ms"`
+	SamplesPerSec     float64 `json:"samples_per_sec"`
+	AllReduceBytes    int64   `json:"allreduce_bytes"`
+	AllReduceMedianMs float64 `json:"allreduce_median_ms"`
+	Torch             string  `json:"torch"`
+}
+
+// ddp alternates `lowrank bench --nproc` and bench/torch_ddp.py per model and method.
+func ddp(o options, md *bytes.Buffer) error {
+	type row struct {
+		model, method   string
+		goMs, pyMs, arr []float64
+		ratios          []float64
+		last            ddpResult
+	}
+	var rows []*row
+	for _, m := range o.ddpModels {
+		for _, method := range []string{"original", "low_rank"} {
+			rows = append(rows, &row{model: m, method: method})
+		}
+	}
+	script := strings.Replace(o.script, "torch_bench.py", "torch_ddp.py", 1)
+	var torchVersion string
+	threads := 0
+	for round := 0; round < o.rounds; round++ {
+		for _, r := range rows {
+			var gs []ddpResult
+			args := []string{"bench", "--json", "--nproc", strconv.Itoa(o.nproc), "--models", r.model, "--methods", r.method,
+				"--batch", strconv.Itoa(o.ddpBatch), "--steps", strconv.Itoa(o.steps), "--warmup", strconv.Itoa(o.warmup)}
+			if err := runJSON(o.bin, args, &gs); err != nil {
+				return err
+			}
+			if len(gs) != 1 {
+				return fmt.Errorf("%s bench printed %d results", o.bin, len(gs))
+			}
+			var t ddpResult
+			if err := runJSON(o.python, []string{script, "--model", r.model, "--method", r.method, "--batch", strconv.Itoa(o.ddpBatch),
+				"--nproc", strconv.Itoa(o.nproc), "--steps", strconv.Itoa(o.steps), "--warmup", strconv.Itoa(o.warmup)}, &t); err != nil {
+				return err
+			}
+			g := gs[0]
+			if g.Params != t.Params || g.AllReduceBytes != t.AllReduceBytes {
+				return fmt.Errorf("%s %s: Go %d parameters (%d bytes all-reduced), PyTorch %d (%d)", r.model, r.method, g.Params, g.AllReduceBytes, t.Params, t.AllReduceBytes)
+			}
+			r.goMs, r.pyMs, r.arr = append(r.goMs, g.StepMedianMs), append(r.pyMs, t.StepMedianMs), append(r.arr, g.AllReduceMedianMs)
+			r.ratios = append(r.ratios, g.StepMedianMs/t.StepMedianMs)
+			r.last, torchVersion, threads = g, t.Torch, g.Threads
+			fmt.Fprintf(os.Stderr, "ddp round %d %s %s: Go %.1f ms (all-reduce %.1f), PyTorch DDP %.1f ms\n", round+1, r.model, r.method,
+				g.StepMedianMs, g.AllReduceMedianMs, t.StepMedianMs)
+		}
+	}
+	fmt.Fprintf(md, "Measured by `go run ./bench/compare -sections ddp -readme README.md` on %s (%d cores): %d processes on loopback, "+
+		"%d intra-op thread(s) each, batch %d per process, SGD; Gloo on both sides (PyTorch %s DDP, 25 MB buckets); %d rounds, "+
+		"each side %d timed steps after %d, alternating. Rank 0's figures; all-reduce time includes waiting for the other rank.\n\n",
+		sysinfo.CPUModel(), runtime.NumCPU(), o.nproc, threads, o.ddpBatch, torchVersion, o.rounds, o.steps, o.warmup)
+	md.WriteString("| model | method | parameters | MB all-reduced per step | Go step ms | Go all-reduce ms (share) | PyTorch DDP step ms | Go/PyTorch (min / median / max) | Go samples/s |\n")
+	md.WriteString("|---|---|---:|---:|---:|---:|---:|---|---:|\n")
+	for _, r := range rows {
+		lo, med, hi := stats.Summary(r.ratios)
+		g := stats.Median(r.goMs)
+		fmt.Fprintf(md, "| %s | %s | %d | %.2f | %.1f | %.1f (%.0f%%) | %.1f | %.2f / **%.2f** / %.2f | %.0f |\n", r.model, r.method, r.last.Params,
+			float64(r.last.AllReduceBytes)/1e6, g, stats.Median(r.arr), 100*stats.Median(r.arr)/g, stats.Median(r.pyMs), lo, med, hi,
+			float64(o.nproc*o.ddpBatch)/g*1e3)
+	}
+	return nil
+}
+
+// splice replaces the text between path's markers named name.
+func splice(path, name, table string) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	begin, end := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
 	s := string(raw)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {

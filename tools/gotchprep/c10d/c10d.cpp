@@ -116,6 +116,8 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
     std::string b(backend);
     if (b == "nccl") {
 #ifdef LOWRANK_WITH_NCCL
+      // Without asynchronous error handling NCCL enforces no timeout: a dead peer would hang us.
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pgStore, rank, world, opts);

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/printer"
+	"go/token"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// api lists a Go file's exported functions, methods, types and constants with their signatures.
+func api(t *testing.T, name string) []string {
+	t.Helper()
+	src, err := extSources.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, name, src, 0)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	str := func(n any) string {
+		var b bytes.Buffer
+		printer.Fprint(&b, fset, n)
+		return b.String()
+	}
+	var out []string
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if !d.Name.IsExported() {
+				continue
+			}
+			recv := ""
+			if d.Recv != nil {
+				recv = str(d.Recv.List[0].Type) + "."
+			}
+			out = append(out, "func "+recv+d.Name.Name+strings.TrimPrefix(str(d.Type), "func"))
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if s.Name.IsExported() {
+						out = append(out, "type "+s.Name.Name)
+					}
+				case *ast.ValueSpec:
+					for _, n := range s.Names {
+						if n.IsExported() {
+							out = append(out, d.Tok.String()+" "+n.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The stub that stands in for c10d without Gloo headers offers exactly the real package's API,
+// so lowrank builds either way.
+func TestC10dStubMatchesAPI(t *testing.T) {
+	real, stub := api(t, "c10d/c10d.go.txt"), api(t, "c10d/stub.go.txt")
+	if strings.Join(real, "\n") != strings.Join(stub, "\n") {
+		t.Errorf("APIs differ:\nreal:\n  %s\nstub:\n  %s", strings.Join(real, "\n  "), strings.Join(stub, "\n  "))
+	}
+	if len(real) < 10 {
+		t.Errorf("only %d exported names: %v", len(real), real)
+	}
+}
+
+// Without Gloo's headers the c10d extension is the pure-Go stub; with them, the C++ binding
+// with the copy's cgo flags (NCCL's flags only for a CUDA libtorch with nccl.h).
+func TestExtensionsChooseVariant(t *testing.T) {
+	c := config{include: t.TempDir(), libdir: "/x", version: "1.13.1"}
+	for _, e := range extensions(c) {
+		if e.name == "c10d" && hasGloo(c) != e.cgo {
+			t.Errorf("Gloo headers %v but c10d cgo %v (files %v)", hasGloo(c), e.cgo, e.files)
+		}
+		if len(e.cxxFlags) > 0 {
+			t.Errorf("%s: flags %v without CUDA", e.name, e.cxxFlags)
+		}
+	}
+}
