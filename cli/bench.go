@@ -137,11 +137,11 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', tabwriter.AlignRight)
 	if c.nproc > 1 {
-		fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tall-reduce ms\tshare\tMB/step\tbuckets\tsamples/s\tpeak RSS MB\t")
+		fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tall-reduce wait ms\tshare\tMB/step\tbuckets (overlapped)\tsamples/s\tpeak RSS MB\t")
 		for _, r := range results {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.1f\t%.0f%%\t%.2f\t%d\t%.0f\t%.0f\t\n", r.Model, r.Method, r.Params,
+			fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.1f\t%.0f%%\t%.2f\t%d (%d)\t%.0f\t%.0f\t\n", r.Model, r.Method, r.Params,
 				r.StepMedianMs, r.StepMinMs, r.StepMaxMs, r.AllReduceMedianMs, 100*r.AllReduceMedianMs/r.StepMedianMs,
-				float64(r.AllReduceBytes)/1e6, r.AllReduceBuckets, r.SamplesPerSec, r.PeakRSSMB)
+				float64(r.AllReduceBytes)/1e6, r.AllReduceBuckets, r.AllReduceOverlap, r.SamplesPerSec, r.PeakRSSMB)
 		}
 		if err := w.Flush(); err != nil {
 			return err

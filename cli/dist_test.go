@@ -283,6 +283,10 @@ func TestBenchTwoProcesses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, r := range rs {
+		// From the second step on every bucket is all-reduced during backward.
+		if r.AllReduceOverlap != r.AllReduceBuckets || r.AllReduceBuckets < 1 {
+			t.Errorf("%s: %d of %d buckets overlapped with backward", r.Method, r.AllReduceOverlap, r.AllReduceBuckets)
+		}
 		if r.Processes != 2 || r.AllReduceBytes != 4*r.Params || r.AllReduceMedianMs <= 0 || r.AllReduceMedianMs > r.StepMedianMs {
 			t.Errorf("%s: %d processes, %d bytes all-reduced for %d parameters, all-reduce %.2f of %.2f ms",
 				r.Method, r.Processes, r.AllReduceBytes, r.Params, r.AllReduceMedianMs, r.StepMedianMs)

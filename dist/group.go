@@ -172,16 +172,20 @@ func (g *Group) ShareFiles(dir string, names []string, readErr error) (string, e
 	return tmp, nil
 }
 
-// Reducer averages a model's gradients over the group after each backward, in buckets of
-// Env.BucketBytes that the gradients are views of (backward accumulates straight into them).
+// Reducer averages a model's gradients over the group, in buckets of Env.BucketBytes that the
+// gradients are views of (backward accumulates straight into them). From the second step on, a
+// bucket is all-reduced during backward as soon as its gradients are ready, overlapping
+// communication with the rest of backward; Reduce then waits for what is left.
 type Reducer struct {
 	g *Group
 	r *c10d.Reducer
-	// Bytes is the gradient data all-reduced per step; Buckets the number of all-reduces.
-	Bytes   int64
-	Buckets int
-	// Steps and Seconds accumulate the reductions done and the time spent in them (waiting for
-	// the slowest rank included).
+	// Bytes is the gradient data all-reduced per step; Buckets the number of all-reduces, of
+	// which Overlapped (in the last step) ran during backward.
+	Bytes      int64
+	Buckets    int
+	Overlapped int
+	// Steps and Seconds accumulate the reductions done and the time spent in Reduce: the
+	// communication backward did not hide, waiting for the slowest rank included.
 	Steps   int
 	Seconds float64
 }
@@ -199,11 +203,11 @@ func (g *Group) NewReducer(params []*ts.Tensor) (*Reducer, error) {
 // contributes, such as "stop after this step") alongside, in place.
 func (r *Reducer) Reduce(flags []float32) error {
 	start := time.Now()
-	b, n, err := r.r.Reduce(flags)
+	b, n, early, err := r.r.Reduce(flags)
 	if err != nil {
 		return r.g.lost("all-reducing gradients", err)
 	}
-	r.Bytes, r.Buckets = b, n
+	r.Bytes, r.Buckets, r.Overlapped = b, n, early
 	r.Steps++
 	r.Seconds += time.Since(start).Seconds()
 	return nil

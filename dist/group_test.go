@@ -86,7 +86,9 @@ func TestSumFloatsAndBroadcast(t *testing.T) {
 }
 
 // The reducer averages gradients (closed form: the gradient of Σ cᵣ·p is cᵣ), keeps them views
-// of its buckets so that a second backward accumulates into them, and sums the flags.
+// of its buckets so that the next backward accumulates into them, all-reduces from the
+// accumulation hooks once it knows the order, handles a parameter without a gradient, and sums
+// the flags.
 func TestReducerAverages(t *testing.T) {
 	inGroups(t, 2, func(g *Group) error {
 		c := float32(g.Rank + 1)              // 1 and 2: mean 1.5
@@ -108,8 +110,11 @@ func TestReducerAverages(t *testing.T) {
 			return err
 		}
 		defer red.Close()
-		backward := func() error {
-			for _, p := range params {
+		backward := func(skip int) error {
+			for k, p := range params {
+				if k == skip {
+					continue
+				}
 				l, err := p.MulScalar(ts.FloatScalar(float64(c)), false)
 				if err != nil {
 					return err
@@ -124,8 +129,16 @@ func TestReducerAverages(t *testing.T) {
 			}
 			return nil
 		}
-		for round, want := range []float64{1.5, 3} { // the second backward accumulates: 2·cᵣ
-			if err := backward(); err != nil {
+		// Round 1 records the order gradients become ready in and rebuilds the buckets; round 2
+		// overlaps (buckets all-reduced from the hooks) and accumulates onto round 1's averages;
+		// in round 3 parameter 1 gets no gradient, so its bucket waits for Reduce.
+		overlapped := []int{0, 2, 0} // round 3: bucket 0 = {p0, p1} waits for Reduce, and bucket 1 after it
+		for round, want := range [][]float64{{1.5, 1.5, 1.5}, {3, 3, 3}, {4.5, 3, 4.5}} {
+			skip := -1
+			if round == 2 {
+				skip = 1
+			}
+			if err := backward(skip); err != nil {
 				return err
 			}
 			flags := []float32{float32(g.Rank), 1}
@@ -135,20 +148,23 @@ func TestReducerAverages(t *testing.T) {
 			if flags[0] != 1 || flags[1] != 2 {
 				return fmt.Errorf("flags %v, want [1 2]", flags)
 			}
+			if red.Overlapped != overlapped[round] {
+				return fmt.Errorf("round %d: %d buckets all-reduced during backward, want %d", round+1, red.Overlapped, overlapped[round])
+			}
 			for i, p := range params {
 				gr, err := p.Grad(false)
 				if err != nil {
 					return err
 				}
 				for _, v := range values(gr) {
-					if math.Abs(v-want) > 1e-6 {
-						return fmt.Errorf("rank %d round %d param %d: gradient %v, want %g", g.Rank, round, i, values(gr), want)
+					if math.Abs(v-want[i]) > 1e-6 {
+						return fmt.Errorf("rank %d round %d param %d: gradient %v, want %g", g.Rank, round+1, i, values(gr), want[i])
 					}
 				}
 			}
 		}
-		if red.Bytes != 60 || red.Buckets != 2 || red.Steps != 2 {
-			return fmt.Errorf("%d bytes in %d buckets over %d steps, want 60 in 2 over 2", red.Bytes, red.Buckets, red.Steps)
+		if red.Bytes != 60 || red.Buckets != 2 || red.Steps != 3 {
+			return fmt.Errorf("%d bytes in %d buckets over %d steps, want 60 in 2 over 3", red.Bytes, red.Buckets, red.Steps)
 		}
 		return nil
 	})

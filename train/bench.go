@@ -61,11 +61,14 @@ type BenchResult struct {
 	RSSTenthMB float64 `json:"rss_tenth_mb"`
 	RSSLastMB  float64 `json:"rss_last_mb"`
 	// Data-parallel runs (BenchDist; rank 0's figures): processes, the gradient bytes and
-	// buckets all-reduced per step, and the median time per step spent in the all-reduce
-	// (waiting for the slowest rank included). Batch is per process; SamplesPerSec counts all.
+	// buckets all-reduced per step (and how many of them during backward), and the median time
+	// per step spent waiting for the all-reduce after backward (the communication backward did
+	// not hide, waiting for the slowest rank included). Batch is per process; SamplesPerSec
+	// counts all processes.
 	Processes         int     `json:"processes,omitempty"`
 	AllReduceBytes    int64   `json:"allreduce_bytes,omitempty"`
 	AllReduceBuckets  int     `json:"allreduce_buckets,omitempty"`
+	AllReduceOverlap  int     `json:"allreduce_overlapped_buckets,omitempty"` // launched during backward
 	AllReduceMedianMs float64 `json:"allreduce_median_ms,omitempty"`
 }
 
@@ -206,7 +209,7 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	res.SamplesPerSec = float64(s.Batch) / (res.StepMedianMs / 1e3)
 	res.GFLOPS = res.FLOPsPerStep / (res.StepMedianMs / 1e3) / 1e9
 	if g != nil {
-		res.Processes, res.AllReduceBytes, res.AllReduceBuckets = g.World, red.Bytes, red.Buckets
+		res.Processes, res.AllReduceBytes, res.AllReduceBuckets, res.AllReduceOverlap = g.World, red.Bytes, red.Buckets, red.Overlapped
 		res.AllReduceMedianMs = stats.Median(comm)
 		res.SamplesPerSec *= float64(g.World)
 		res.PeakRSSMB = sysinfo.StatusMB("VmHWM")

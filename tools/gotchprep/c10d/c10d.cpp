@@ -4,13 +4,18 @@
 // LOWRANK_WITH_NCCL. Every collective is bounded by the group's timeout, so a peer that died
 // or hangs surfaces here as an exception, returned to Go as an error message.
 //
-// The reducer is data parallelism's gradient all-reduce, laid out as DDP lays it out: the
-// parameters, in reverse order (roughly the order backward produces their gradients), are
-// packed into flat buckets of up to bucket_bytes, and every gradient is made a view into its
-// bucket, so backward accumulates straight into the buffers that are all-reduced (no packing
-// copies). A gradient that was replaced since (set to a new tensor) is copied in and made a
-// view again. Buckets are all-reduced asynchronously, all in flight at once, then divided by
-// the world size.
+// The reducer is data parallelism's gradient all-reduce, laid out as DDP lays it out. The
+// parameters are packed into flat buckets of up to bucket_bytes, and every gradient is made a
+// view into its bucket, so backward accumulates straight into the buffers that are all-reduced
+// (no packing copies; a gradient replaced since is copied in and made a view again). A hook on
+// each parameter's gradient accumulator marks it ready during backward, and a bucket whose
+// gradients are all ready is all-reduced at once, asynchronously, while backward goes on with
+// the layers below: communication overlaps computation. Buckets are launched strictly in bucket
+// order, so every rank issues the same collectives in the same order. The first step only
+// records the order in which gradients become ready; the buckets are then rebuilt in rank 0's
+// recorded order (broadcast, so that all ranks agree), and the later steps overlap. After
+// backward, reduce launches the buckets still waiting (parameters without a gradient this step
+// count as zeros), waits for all, and divides by the world size.
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
@@ -18,6 +23,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #ifdef LOWRANK_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -27,6 +35,8 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -71,19 +81,7 @@ void wait_all(std::vector<c10::intrusive_ptr<c10d::Work>> &works) {
   for (auto &w : works) w->wait();
 }
 
-struct Bucket {
-  at::Tensor flat;
-  std::vector<size_t> params;  // indices into Reducer::params
-  std::vector<at::Tensor> views;
-};
-
-struct Reducer {
-  Group *g;
-  std::vector<at::Tensor> params;
-  std::vector<Bucket> buckets;
-};
-
-// point makes parameter p's gradient the view v, keeping the values it had.
+// point makes parameter p's gradient the view v, keeping the values it had (zeros if none).
 void point(at::Tensor &p, const at::Tensor &v) {
   const at::Tensor &g = p.grad();
   if (g.defined() && g.data_ptr() == v.data_ptr() && g.sizes() == v.sizes()) return;
@@ -94,6 +92,92 @@ void point(at::Tensor &p, const at::Tensor &v) {
   }
   p.mutable_grad() = v;
 }
+
+struct Bucket {
+  at::Tensor flat;
+  std::vector<size_t> params;  // indices into Reducer::params
+  std::vector<at::Tensor> views;
+  size_t pending = 0;  // gradients not yet ready this step
+};
+
+struct Reducer {
+  Group *g = nullptr;
+  long long cap = 0;
+  std::vector<at::Tensor> params;
+  std::vector<Bucket> buckets;
+  std::vector<size_t> bucket_of;  // parameter → bucket
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: they hold the hooks
+  std::mutex mu;
+  std::vector<char> ready;     // parameter's gradient ready this step
+  std::vector<int64_t> order;  // parameters in the order their gradients became ready (first step)
+  size_t next = 0;             // the next bucket to launch
+  bool overlap = false;        // from the second step on
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+
+  // build packs the parameters, in the given order, into buckets by dtype and device; a bucket
+  // closes when the next gradient would overflow it. Gradients keep their values.
+  void build(const std::vector<int64_t> &by) {
+    std::map<std::string, std::vector<size_t>> open;
+    std::map<std::string, long long> fill;
+    std::vector<std::vector<size_t>> groups;
+    for (int64_t i : by) {
+      const at::Tensor &p = params[i];
+      std::string key = std::string(p.dtype().name()) + "|" + p.device().str();
+      long long bytes = static_cast<long long>(p.numel()) * p.element_size();
+      if (!open[key].empty() && fill[key] + bytes > cap) {
+        groups.push_back(open[key]);
+        open[key].clear();
+        fill[key] = 0;
+      }
+      open[key].push_back(i);
+      fill[key] += bytes;
+    }
+    for (auto &kv : open)
+      if (!kv.second.empty()) groups.push_back(kv.second);
+    std::vector<Bucket> out;
+    for (auto &idx : groups) {
+      Bucket b;
+      b.params = idx;
+      int64_t total = 0;
+      for (size_t i : idx) total += params[i].numel();
+      b.flat = at::empty({total}, params[idx[0]].options().requires_grad(false));
+      int64_t off = 0;
+      for (size_t i : idx) {
+        at::Tensor &p = params[i];
+        at::Tensor v = b.flat.narrow(0, off, p.numel()).view(p.sizes());
+        point(p, v);
+        b.views.push_back(v);
+        bucket_of[i] = out.size();
+        off += p.numel();
+      }
+      b.pending = idx.size();
+      out.push_back(std::move(b));
+    }
+    buckets = std::move(out);
+  }
+
+  // launch all-reduces bucket k (its gradients made views again if something replaced them).
+  void launch(size_t k) {
+    Bucket &b = buckets[k];
+    for (size_t j = 0; j < b.params.size(); j++) point(params[b.params[j]], b.views[j]);
+    std::vector<at::Tensor> one{b.flat};
+    works.push_back(g->pg->allreduce(one));
+  }
+
+  // ready is the hook: parameter i's gradient is accumulated for this step.
+  void mark_ready(size_t i) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ready[i]) return;
+    ready[i] = 1;
+    if (!overlap) {
+      order.push_back(static_cast<int64_t>(i));
+      return;
+    }
+    at::NoGradGuard no_grad;
+    buckets[bucket_of[i]].pending--;
+    while (next < buckets.size() && buckets[next].pending == 0) launch(next++);
+  }
+};
 
 }  // namespace
 
@@ -207,76 +291,87 @@ extern "C" char *lowrank_store_delete(void *g, const char *key) {
 extern "C" char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, void **out) {
   return guarded([&] {
     at::NoGradGuard no_grad;
-    auto r = std::make_unique<Reducer>();
+    auto r = std::make_shared<Reducer>();
     r->g = static_cast<Group *>(g);
+    r->cap = bucket_bytes;
     for (int i = 0; i < n; i++) r->params.push_back(T(params[i]));
-    // Open buckets by dtype and device; a bucket closes when the next gradient would overflow it.
-    std::map<std::string, std::vector<size_t>> open;
-    std::map<std::string, long long> fill;
-    std::vector<std::vector<size_t>> groups;
-    for (int i = n - 1; i >= 0; i--) {
-      const at::Tensor &p = r->params[i];
-      std::string key = std::string(p.dtype().name()) + "|" + p.device().str();
-      long long bytes = static_cast<long long>(p.numel()) * p.element_size();
-      if (!open[key].empty() && fill[key] + bytes > bucket_bytes) {
-        groups.push_back(open[key]);
-        open[key].clear();
-        fill[key] = 0;
-      }
-      open[key].push_back(i);
-      fill[key] += bytes;
+    r->bucket_of.assign(n, 0);
+    r->ready.assign(n, 0);
+    std::vector<int64_t> reverse;  // until the first step shows the real order
+    for (int i = n - 1; i >= 0; i--) reverse.push_back(i);
+    r->build(reverse);
+    std::weak_ptr<Reducer> weak = r;
+    for (int i = 0; i < n; i++) {
+      auto acc = torch::autograd::impl::grad_accumulator(r->params[i]);
+      if (!acc) throw std::runtime_error("parameter " + std::to_string(i) + " does not require a gradient");
+      acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+          [weak, i](const torch::autograd::variable_list &outputs, const torch::autograd::variable_list &) {
+            if (auto live = weak.lock()) live->mark_ready(static_cast<size_t>(i));
+            return outputs;
+          }));
+      r->accumulators.push_back(std::move(acc));
     }
-    for (auto &kv : open)
-      if (!kv.second.empty()) groups.push_back(kv.second);
-    for (auto &idx : groups) {
-      Bucket b;
-      b.params = idx;
-      int64_t total = 0;
-      for (size_t i : idx) total += r->params[i].numel();
-      const at::Tensor &first = r->params[idx[0]];
-      b.flat = at::zeros({total}, first.options().requires_grad(false));
-      int64_t off = 0;
-      for (size_t i : idx) {
-        at::Tensor &p = r->params[i];
-        at::Tensor v = b.flat.narrow(0, off, p.numel()).view(p.sizes());
-        point(p, v);
-        b.views.push_back(v);
-        off += p.numel();
-      }
-      r->buckets.push_back(std::move(b));
-    }
-    *out = r.release();
+    *out = new std::shared_ptr<Reducer>(std::move(r));
   });
 }
 
-extern "C" void lowrank_reducer_free(void *r) { delete static_cast<Reducer *>(r); }
+extern "C" void lowrank_reducer_free(void *r) { delete static_cast<std::shared_ptr<Reducer> *>(r); }
 
-extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, long long *bytes, int *buckets) {
+extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, long long *bytes, int *buckets, int *early) {
   return guarded([&] {
     at::NoGradGuard no_grad;
-    Reducer &r = *static_cast<Reducer *>(rh);
+    Reducer &r = **static_cast<std::shared_ptr<Reducer> *>(rh);
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     at::Tensor ext;
-    if (n_extra > 0) {
-      ext = at::from_blob(extra, {n_extra}, at::kFloat).clone();
-      if (!r.buckets.empty()) ext = ext.to(r.buckets[0].flat.device());
-      std::vector<at::Tensor> one{ext};
-      works.push_back(r.g->pg->allreduce(one));
+    {
+      std::lock_guard<std::mutex> lock(r.mu);
+      // Buckets still waiting (all of them in the first step; any with a parameter that got
+      // no gradient later), in order, then the flags.
+      *early = static_cast<int>(r.next);
+      while (r.next < r.buckets.size()) r.launch(r.next++);
+      if (n_extra > 0) {
+        ext = at::from_blob(extra, {n_extra}, at::kFloat).clone();
+        if (!r.buckets.empty()) ext = ext.to(r.buckets[0].flat.device());
+        std::vector<at::Tensor> one{ext};
+        r.works.push_back(r.g->pg->allreduce(one));
+      }
+      works.swap(r.works);
     }
     long long sent = 0;
+    for (auto &w : works) w->wait();
     for (auto &b : r.buckets) {
-      for (size_t k = 0; k < b.params.size(); k++) point(r.params[b.params[k]], b.views[k]);
-      std::vector<at::Tensor> one{b.flat};
-      works.push_back(r.g->pg->allreduce(one));
+      b.flat.div_(r.g->world);
       sent += static_cast<long long>(b.flat.numel()) * b.flat.element_size();
     }
-    wait_all(works);
-    for (auto &b : r.buckets) b.flat.div_(r.g->world);
     if (n_extra > 0) {
       at::Tensor host = ext.cpu().contiguous();
       std::memcpy(extra, host.data_ptr<float>(), sizeof(float) * n_extra);
     }
     *bytes = sent;
     *buckets = static_cast<int>(r.buckets.size());
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (!r.overlap) {
+      // First step done: rebuild the buckets in the order gradients became ready, rank 0's
+      // (unused parameters last), and overlap from now on.
+      std::vector<char> seen(r.params.size(), 0);
+      std::vector<int64_t> by;
+      for (int64_t i : r.order)
+        if (!seen[i]) seen[i] = 1, by.push_back(i);
+      for (int64_t i = static_cast<int64_t>(r.params.size()) - 1; i >= 0; i--)
+        if (!seen[i]) by.push_back(i);
+      at::Tensor t = at::tensor(by, at::kLong);
+      if (!r.buckets.empty()) t = t.to(r.buckets[0].flat.device());
+      std::vector<at::Tensor> one{t};
+      c10d::BroadcastOptions o;
+      o.rootRank = 0;
+      r.g->pg->broadcast(one, o)->wait();
+      at::Tensor host = t.cpu().contiguous();
+      by.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+      r.build(by);
+      r.overlap = true;
+    }
+    for (auto &b : r.buckets) b.pending = b.params.size();
+    std::fill(r.ready.begin(), r.ready.end(), 0);
+    r.next = 0;
   });
 }

@@ -25,13 +25,14 @@ char *lowrank_store_set(void *g, const char *key, const void *data, long long n)
 char *lowrank_store_get(void *g, const char *key, void **data, long long *n);
 char *lowrank_store_delete(void *g, const char *key);
 
-// lowrank_reducer_new buckets the gradients of params (up to bucket_bytes per bucket, in reverse
-// parameter order) into flat buffers that the gradients become views of.
+// lowrank_reducer_new buckets the gradients of params (up to bucket_bytes per bucket) into flat
+// buffers that the gradients become views of, and hooks their accumulation (see c10d.cpp).
 char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, void **out);
 void lowrank_reducer_free(void *r);
 // lowrank_reducer_reduce averages every parameter's gradient over the group, with extra[0..n_extra)
-// summed alongside; it returns the bytes all-reduced and the buckets.
-char *lowrank_reducer_reduce(void *r, float *extra, int n_extra, long long *bytes, int *buckets);
+// summed alongside; it returns the bytes all-reduced, the buckets, and how many of them were
+// launched during backward (overlapped with it).
+char *lowrank_reducer_reduce(void *r, float *extra, int n_extra, long long *bytes, int *buckets, int *early);
 
 #ifdef __cplusplus
 }
