@@ -25,6 +25,7 @@ type benchCmd struct {
 	json, inProcess bool
 	cpuProfile      string
 	nproc           int
+	overlap         bool
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -56,6 +57,7 @@ peak memory is its own.`,
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
 	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
+	f.BoolVar(&c.overlap, "overlap", true, "with --nproc: all-reduce gradient buckets during backward (false: after it)")
 	f.IntVar(&c.nproc, "nproc", 1, "data-parallel processes on this machine (c10d over loopback): adds the bytes and time of the gradient all-reduce per step; --batch is per process")
 	return cmd
 }
@@ -92,6 +94,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	}
 	if isRank { // one process of a data-parallel measurement: rank 0 prints the result
 		env.Timeout = 5 * time.Minute
+		env.NoOverlap = !c.overlap
 		g, err := dist.Join(env)
 		if err != nil {
 			return err
@@ -173,7 +176,7 @@ func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec, nproc int) (trai
 	args := []string{"bench", "--json", "--models", s.Model, "--methods", s.Method, "--batch", strconv.Itoa(s.Batch),
 		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
 		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
-		"--threads", strconv.Itoa(s.Threads)}
+		"--threads", strconv.Itoa(s.Threads), "--overlap=" + strconv.FormatBool(c.overlap)}
 	var out []byte
 	if nproc > 1 {
 		var buf bytes.Buffer

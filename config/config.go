@@ -29,6 +29,10 @@ type Dist struct {
 	Timeout  float64 `mapstructure:"timeout" json:"timeout"`
 	BucketMB float64 `mapstructure:"bucket_mb" json:"bucket_mb"` // gradient all-reduce bucket; default 25, as DDP
 	Iface    string  `mapstructure:"iface" json:"iface"`         // network interface for Gloo (default: the host name's)
+	// Overlap all-reduces each gradient bucket during backward, as soon as its gradients are
+	// ready (default true, as DDP); false waits for the end of backward, which can be faster on
+	// a machine whose cores the processes already saturate (loopback on a small CPU).
+	Overlap bool `mapstructure:"overlap" json:"overlap"`
 }
 
 // Validate reports the section's problems.
@@ -138,7 +142,7 @@ func Default() Config {
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
-		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25},
+		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, Overlap: true},
 	}
 }
 

@@ -21,6 +21,7 @@ type Env struct {
 	Backend                string        // gloo or nccl; default gloo
 	Iface                  string        // network interface for Gloo (optional)
 	BucketBytes            int64         // gradient bucket; default 25 MiB
+	NoOverlap              bool          // all-reduce after backward instead of during it
 }
 
 // Variables of the torchrun convention.

@@ -192,7 +192,7 @@ type Reducer struct {
 
 // NewReducer prepares the buckets of params' gradients.
 func (g *Group) NewReducer(params []*ts.Tensor) (*Reducer, error) {
-	r, err := g.g.NewReducer(params, g.BucketBytes)
+	r, err := g.g.NewReducer(params, g.BucketBytes, !g.NoOverlap)
 	if err != nil {
 		return nil, fmt.Errorf("rank %d: preparing gradient buckets: %w", g.Rank, err)
 	}

@@ -17,7 +17,7 @@ import (
 
 // inGroups runs f as every rank of a world-process group, each on its own goroutine and OS
 // thread of this process, and returns their errors.
-func inGroups(t *testing.T, world int, f func(g *Group) error) {
+func inGroups(t *testing.T, world int, noOverlap bool, f func(g *Group) error) {
 	t.Helper()
 	port, err := FreePort()
 	if err != nil {
@@ -31,7 +31,7 @@ func inGroups(t *testing.T, world int, f func(g *Group) error) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			g, err := Join(Env{Rank: r, World: world, Addr: "127.0.0.1", Port: port, Timeout: 20 * time.Second, BucketBytes: 40})
+			g, err := Join(Env{Rank: r, World: world, Addr: "127.0.0.1", Port: port, Timeout: 20 * time.Second, BucketBytes: 40, NoOverlap: noOverlap})
 			if err != nil {
 				errs[r] = err
 				return
@@ -64,7 +64,7 @@ func near(a, b []float64) bool {
 }
 
 func TestSumFloatsAndBroadcast(t *testing.T) {
-	inGroups(t, 3, func(g *Group) error {
+	inGroups(t, 3, false, func(g *Group) error {
 		r := float64(g.Rank)
 		v := []float64{r + 1, 10 * r}
 		if err := g.SumFloats(v); err != nil {
@@ -90,7 +90,13 @@ func TestSumFloatsAndBroadcast(t *testing.T) {
 // accumulation hooks once it knows the order, handles a parameter without a gradient, and sums
 // the flags.
 func TestReducerAverages(t *testing.T) {
-	inGroups(t, 2, func(g *Group) error {
+	for _, noOverlap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("overlap=%v", !noOverlap), func(t *testing.T) { testReducer(t, noOverlap) })
+	}
+}
+
+func testReducer(t *testing.T, noOverlap bool) {
+	inGroups(t, 2, noOverlap, func(g *Group) error {
 		c := float32(g.Rank + 1)              // 1 and 2: mean 1.5
 		shapes := [][]int64{{3, 2}, {4}, {5}} // 24, 16, 20 bytes: buckets of ≤ 40 bytes → 2
 		var params []*ts.Tensor
@@ -133,6 +139,9 @@ func TestReducerAverages(t *testing.T) {
 		// overlaps (buckets all-reduced from the hooks) and accumulates onto round 1's averages;
 		// in round 3 parameter 1 gets no gradient, so its bucket waits for Reduce.
 		overlapped := []int{0, 2, 0} // round 3: bucket 0 = {p0, p1} waits for Reduce, and bucket 1 after it
+		if noOverlap {
+			overlapped = []int{0, 0, 0}
+		}
 		for round, want := range [][]float64{{1.5, 1.5, 1.5}, {3, 3, 3}, {4.5, 3, 4.5}} {
 			skip := -1
 			if round == 2 {

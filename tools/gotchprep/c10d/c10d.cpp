@@ -111,6 +111,7 @@ struct Reducer {
   std::vector<char> ready;     // parameter's gradient ready this step
   std::vector<int64_t> order;  // parameters in the order their gradients became ready (first step)
   size_t next = 0;             // the next bucket to launch
+  bool hooks = true;           // overlap asked for: gradient-ready hooks installed
   bool overlap = false;        // from the second step on
   std::vector<c10::intrusive_ptr<c10d::Work>> works;
 
@@ -288,7 +289,7 @@ extern "C" char *lowrank_store_delete(void *g, const char *key) {
   return guarded([&] { G(g).user->deleteKey(key); });
 }
 
-extern "C" char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, void **out) {
+extern "C" char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, int overlap, void **out) {
   return guarded([&] {
     at::NoGradGuard no_grad;
     auto r = std::make_shared<Reducer>();
@@ -300,8 +301,9 @@ extern "C" char *lowrank_reducer_new(void *g, void **params, int n, long long bu
     std::vector<int64_t> reverse;  // until the first step shows the real order
     for (int i = n - 1; i >= 0; i--) reverse.push_back(i);
     r->build(reverse);
+    r->hooks = overlap != 0;
     std::weak_ptr<Reducer> weak = r;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; r->hooks && i < n; i++) {
       auto acc = torch::autograd::impl::grad_accumulator(r->params[i]);
       if (!acc) throw std::runtime_error("parameter " + std::to_string(i) + " does not require a gradient");
       acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
@@ -350,7 +352,7 @@ extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, lon
     *bytes = sent;
     *buckets = static_cast<int>(r.buckets.size());
     std::lock_guard<std::mutex> lock(r.mu);
-    if (!r.overlap) {
+    if (r.hooks && !r.overlap) {
       // First step done: rebuild the buckets in the order gradients became ready, rank 0's
       // (unused parameters last), and overlap from now on.
       std::vector<char> seen(r.params.size(), 0);

@@ -27,7 +27,8 @@ char *lowrank_store_delete(void *g, const char *key);
 
 // lowrank_reducer_new buckets the gradients of params (up to bucket_bytes per bucket) into flat
 // buffers that the gradients become views of, and hooks their accumulation (see c10d.cpp).
-char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, void **out);
+// With overlap 0 the buckets are all-reduced after backward, in lowrank_reducer_reduce.
+char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, int overlap, void **out);
 void lowrank_reducer_free(void *r);
 // lowrank_reducer_reduce averages every parameter's gradient over the group, with extra[0..n_extra)
 // summed alongside; it returns the bytes all-reduced, the buckets, and how many of them were
