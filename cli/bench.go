@@ -25,7 +25,7 @@ type benchCmd struct {
 	json, inProcess bool
 	cpuProfile      string
 	nproc           int
-	overlap         bool
+	allreduce       string
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -57,7 +57,7 @@ peak memory is its own.`,
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
 	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
-	f.BoolVar(&c.overlap, "overlap", true, "with --nproc: all-reduce gradient buckets during backward (false: after it)")
+	f.StringVar(&c.allreduce, "allreduce", "auto", "with --nproc: when gradient buckets are all-reduced: during_backward, after_backward or auto (dist.allreduce)")
 	f.IntVar(&c.nproc, "nproc", 1, "data-parallel processes on this machine (c10d over loopback): adds the bytes and time of the gradient all-reduce per step; --batch is per process")
 	return cmd
 }
@@ -70,6 +70,9 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		if _, ok := train.BenchDatasets[m]; !ok {
 			return usageError{fmt.Errorf("--models: unknown model %q", m)}
 		}
+	}
+	if a := c.allreduce; a != "auto" && a != "during_backward" && a != "after_backward" {
+		return usageError{fmt.Errorf("--allreduce %q: want auto, during_backward or after_backward", a)}
 	}
 	for _, m := range c.methods {
 		if m != "original" && m != "low_rank" {
@@ -94,7 +97,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	}
 	if isRank { // one process of a data-parallel measurement: rank 0 prints the result
 		env.Timeout = 5 * time.Minute
-		env.NoOverlap = !c.overlap
+		env.NoOverlap = !dist.Overlap(c.allreduce, c.spec.Device, env)
 		g, err := dist.Join(env)
 		if err != nil {
 			return err
@@ -176,7 +179,7 @@ func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec, nproc int) (trai
 	args := []string{"bench", "--json", "--models", s.Model, "--methods", s.Method, "--batch", strconv.Itoa(s.Batch),
 		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
 		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
-		"--threads", strconv.Itoa(s.Threads), "--overlap=" + strconv.FormatBool(c.overlap)}
+		"--threads", strconv.Itoa(s.Threads), "--allreduce", c.allreduce}
 	var out []byte
 	if nproc > 1 {
 		var buf bytes.Buffer

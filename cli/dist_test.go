@@ -97,22 +97,28 @@ func readMetrics(t *testing.T, dir string) []train.EpochMetrics {
 }
 
 // Two processes with batch 64 each take the same steps as one process with batch 128 (same
-// seed, same data order): the same weights up to float32 summation order, the same metrics.
+// seed, same data order): the same weights up to float32 summation order, the same metrics;
+// with the all-reduce after backward (the default here) and during it.
 func TestTwoProcessesMatchOneWithDoubleBatch(t *testing.T) {
 	needDist(t)
 	tmp := t.TempDir()
-	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	one, two, overlapped := filepath.Join(tmp, "one"), filepath.Join(tmp, "two"), filepath.Join(tmp, "overlapped")
 	if out, err := execute(t, distSets(one, 128)...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if out, err := execute(t, distSets(two, 64, "--nproc", "2")...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	if out, err := execute(t, distSets(overlapped, 64, "--nproc", "2", "--set", "dist.allreduce=during_backward")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
 	// 16 SGD steps of float32 sums taken in a different order (measured: 1.5e-8).
-	if d := maxWeightDiff(t, one, two); d > 1e-6 {
-		t.Errorf("weights differ by up to %g, want ≤ 1e-6", d)
-	} else {
-		t.Logf("largest weight difference %.2g", d)
+	for _, dir := range []string{two, overlapped} {
+		if d := maxWeightDiff(t, one, dir); d > 1e-6 {
+			t.Errorf("%s: weights differ by up to %g, want ≤ 1e-6", filepath.Base(dir), d)
+		} else {
+			t.Logf("%s: largest weight difference %.2g", filepath.Base(dir), d)
+		}
 	}
 	m1, m2 := readMetrics(t, one), readMetrics(t, two)
 	if len(m1) != 2 || len(m2) != 2 {
@@ -274,7 +280,7 @@ func TestLauncherReportsFailedRank(t *testing.T) {
 func TestBenchTwoProcesses(t *testing.T) {
 	needDist(t)
 	out, err := execute(t, "bench", "--nproc", "2", "--models", "mlp", "--methods", "original,low_rank", "--batch", "16",
-		"--steps", "2", "--warmup", "1", "--json", "--threads", "1")
+		"--steps", "2", "--warmup", "1", "--json", "--threads", "1", "--allreduce", "during_backward")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

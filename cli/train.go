@@ -112,7 +112,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		env.Backend = dist.Backend(cfg.Dist.Backend, cfg.Train.Device)
 		env.Iface = cfg.Dist.Iface
 		env.BucketBytes = int64(cfg.Dist.BucketMB * (1 << 20))
-		env.NoOverlap = !cfg.Dist.Overlap
+		env.NoOverlap = !dist.Overlap(cfg.Dist.AllReduce, cfg.Train.Device, env)
 		if g, err = dist.Join(env); err != nil {
 			return err
 		}

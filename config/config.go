@@ -29,15 +29,19 @@ type Dist struct {
 	Timeout  float64 `mapstructure:"timeout" json:"timeout"`
 	BucketMB float64 `mapstructure:"bucket_mb" json:"bucket_mb"` // gradient all-reduce bucket; default 25, as DDP
 	Iface    string  `mapstructure:"iface" json:"iface"`         // network interface for Gloo (default: the host name's)
-	// Overlap all-reduces each gradient bucket during backward, as soon as its gradients are
-	// ready (default true, as DDP); false waits for the end of backward, which can be faster on
-	// a machine whose cores the processes already saturate (loopback on a small CPU).
-	Overlap bool `mapstructure:"overlap" json:"overlap"`
+	// AllReduce is when gradient buckets are all-reduced: during_backward (as soon as a bucket's
+	// gradients are ready, overlapping communication with the rest of backward, as DDP),
+	// after_backward, or auto (default): during_backward on CUDA or when the ranks span several
+	// machines (the network is the bottleneck), after_backward for CPU processes on one machine
+	// (loopback communication competes with the computation for the same cores; measured in the
+	// README).
+	AllReduce string `mapstructure:"allreduce" json:"allreduce"`
 }
 
 // Validate reports the section's problems.
 func (d Dist) Validate() []string {
 	p := oneOf("dist.backend", d.Backend, "auto", "gloo", "nccl")
+	p = append(p, oneOf("dist.allreduce", d.AllReduce, "auto", "during_backward", "after_backward")...)
 	if d.Timeout <= 0 {
 		p = append(p, fmt.Sprintf("dist.timeout: %g seconds must be positive", d.Timeout))
 	}
@@ -142,7 +146,7 @@ func Default() Config {
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
-		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, Overlap: true},
+		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, AllReduce: "auto"},
 	}
 }
 

@@ -115,7 +115,7 @@ func Load(src Source, env, sets []string) (Config, error) {
 }
 
 // sectionNames are the top-level keys.
-var sectionNames = map[string]bool{"model": true, "lowrank": true, "data": true, "train": true, "optimizer": true, "scheduler": true}
+var sectionNames = map[string]bool{"model": true, "lowrank": true, "data": true, "train": true, "optimizer": true, "scheduler": true, "dist": true}
 
 // flatten turns a Config into dotted keys and values ("optimizer.lr": 0.1).
 func flatten(c Config) (map[string]any, error) {

@@ -115,6 +115,18 @@ func Backend(name, device string) string {
 	return "gloo"
 }
 
+// Overlap resolves dist.allreduce: whether to all-reduce gradient buckets during backward.
+// auto overlaps on CUDA and when the ranks span machines, not for CPU processes on one machine.
+func Overlap(mode, device string, e Env) bool {
+	switch mode {
+	case "during_backward":
+		return true
+	case "after_backward":
+		return false
+	}
+	return strings.HasPrefix(device, "cuda") || e.World > max(1, e.LocalWorld)
+}
+
 // Threads is the intra-op thread count of a rank: configured when set, otherwise its share of
 // this machine's cores (the processes on it divide them).
 func (e Env) Threads(configured int) int {

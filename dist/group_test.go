@@ -216,3 +216,24 @@ func TestFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestOverlapMode(t *testing.T) {
+	one := Env{World: 2, LocalWorld: 2}
+	many := Env{World: 4, LocalWorld: 2}
+	cases := []struct {
+		mode, device string
+		e            Env
+		want         bool
+	}{
+		{"auto", "cpu", one, false}, // loopback: the cores are busy computing
+		{"auto", "cpu", many, true}, // the network is the bottleneck
+		{"auto", "cuda", one, true},
+		{"during_backward", "cpu", one, true},
+		{"after_backward", "cuda", many, false},
+	}
+	for _, c := range cases {
+		if got := Overlap(c.mode, c.device, c.e); got != c.want {
+			t.Errorf("Overlap(%s, %s, %d of %d local) = %v", c.mode, c.device, c.e.World, c.e.LocalWorld, got)
+		}
+	}
+}
