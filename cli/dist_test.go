@@ -302,3 +302,33 @@ func TestBenchTwoProcesses(t *testing.T) {
 		t.Errorf("low-rank all-reduces %d bytes, full %d", rs[1].AllReduceBytes, rs[0].AllReduceBytes)
 	}
 }
+
+// A checkpoint written mid-epoch by one process does not resume with two (the steps it counts
+// are one process's batches).
+func TestMidEpochResumeNeedsSameProcesses(t *testing.T) {
+	needDist(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if out, err := execute(t, distSets(dir, 64, "--set", "train.epochs=1")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "checkpoints", "last", "trainer.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["progress"].(map[string]any)["step"] = 3 // as if interrupted after 3 batches of epoch 2
+	if raw, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execute(t, "train", "--resume", dir, "--set", "train.epochs=2", "--nproc", "2")
+	if err == nil || !strings.Contains(out, "written mid-epoch (step 3 of epoch 2) by 1 process(es); resume it with --nproc 1") {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+}

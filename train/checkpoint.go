@@ -24,6 +24,9 @@ type trainerState struct {
 	Ranks    map[string]int64 `json:"ranks,omitempty"`          // per-layer ranks chosen at an automatic switch
 	Tracker  *rankTracker     `json:"tracker,omitempty"`        // stable-rank history of an automatic warm-up
 	Switched int              `json:"switched_after,omitempty"` // epochs trained full-rank before the switch
+	// Processes is the data-parallel run's process count (absent: 1); Progress.Step counts each
+	// process's batches, so a run stopped mid-epoch resumes only with as many.
+	Processes int `json:"processes,omitempty"`
 }
 
 const (

@@ -104,7 +104,12 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		if st, err = readTrainerState(last); err != nil {
 			return nil, err
 		}
+		if was := max(1, st.Processes); st.Progress.Step > 0 && was != processes(g) {
+			return nil, fmt.Errorf("the checkpoint in %s was written mid-epoch (step %d of epoch %d) by %d process(es); resume it with --nproc %d (its steps count each process's batches), or from a checkpoint at the end of an epoch",
+				dir, st.Progress.Step, st.Progress.Epoch+1, was, was)
+		}
 	}
+	st.Processes = processes(g)
 	var mw *metricsWriter
 	if lead {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -1,0 +1,93 @@
+package train_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/models"
+	"github.com/lowrank-dev/lowrank/train"
+)
+
+// fitRanks runs Fit as both ranks of a two-process group inside this process (one goroutine and
+// OS thread each), the model of each rank made by wrap. It returns each rank's error and the
+// step count of the last checkpoint each asked for.
+func fitRanks(t *testing.T, wrap func(rank int, m models.Model) models.Model, ctxOf func(rank int) context.Context) ([2]error, [2]int) {
+	t.Helper()
+	tr, te := fashion(t, 1024)
+	port, err := dist.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs [2]error
+	var steps [2]int
+	var wg sync.WaitGroup
+	for r := 0; r < 2; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g, err := dist.Join(dist.Env{Rank: r, World: 2, Addr: "127.0.0.1", Port: port, Timeout: 30 * time.Second})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer g.Close()
+			vs := nn.NewVarStore(gotch.CPU)
+			m, err := models.NewMLP(vs.Root(), 784, nil, models.Config{Method: models.LowRank})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			_, errs[r] = train.Fit(ctxOf(r), wrap(r, m), vs, tr, te, train.Options{Epochs: 2, BatchSize: 64, Log: quietLog(),
+				Schedule: train.Schedule{LR: 0.01}, Dist: g,
+				Checkpoint: func(_ string, p train.Progress, _ map[string]*ts.Tensor) error { steps[r] = p.Step; return nil }})
+		}()
+	}
+	wg.Wait()
+	if errors.Is(errs[0], dist.ErrUnavailable) {
+		t.Skip(errs[0])
+	}
+	return errs, steps
+}
+
+// A non-finite loss on one rank stops both, after the same step, with the same error.
+func TestDistNaNOnOneRankStopsBoth(t *testing.T) {
+	armed := true
+	errs, _ := fitRanks(t, func(rank int, m models.Model) models.Model {
+		if rank == 1 {
+			return nanAfter{m, &armed}
+		}
+		return m
+	}, func(int) context.Context { return context.Background() })
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "epoch 1 step 0") || !strings.Contains(err.Error(), "loss is not finite on 1 of 2 ranks") {
+			t.Errorf("rank %d: %v", r, err)
+		}
+	}
+}
+
+// Cancelling one rank (its Ctrl-C) interrupts both after the same step: the first, whose
+// all-reduce carries the stop flag.
+func TestDistCancelOneRankStopsBoth(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	errs, steps := fitRanks(t, func(_ int, m models.Model) models.Model { return m }, func(rank int) context.Context {
+		if rank == 0 {
+			return ctx
+		}
+		return context.Background()
+	})
+	for r, err := range errs {
+		if !errors.Is(err, train.ErrInterrupted) || steps[r] != 1 {
+			t.Errorf("rank %d: %v after %d steps, want interrupted after 1", r, err, steps[r])
+		}
+	}
+}
