@@ -229,6 +229,26 @@ def parser():
     return ap
 
 
+def timed_steps(m, opt, xb, yb, warmup, steps):
+    """Trains m on the host batch (xb, yb) for warmup + steps steps as lowrank's trainer does and
+    returns the last steps' times in ms."""
+    m.train()
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+        logits = m(x)
+        loss = F.cross_entropy(logits, y)
+        loss.item()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        (logits.argmax(1).numpy() == yb).sum()
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def main():
     ap = parser()
     ap.add_argument('--steps', type=int, default=10)
@@ -240,20 +260,7 @@ def main():
     opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(1)
     xb, yb = batch(a.model, a.batch, rng)
-    m.train()
-    times = []
-    for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
-        logits = m(x)
-        loss = F.cross_entropy(logits, y)
-        loss.item()
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        (logits.argmax(1).numpy() == yb).sum()
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
+    times = timed_steps(m, opt, xb, yb, a.warmup, a.steps)
     m.eval()
 
     def infer(b):

@@ -14,13 +14,11 @@ all-reduced per step (4 bytes per parameter).
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,20 +33,7 @@ def rank_main(rank, a, port, out):
     ddp = DDP(m)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     xb, yb = torch_bench.batch(a.model, a.batch, np.random.default_rng(1 + rank))
-    ddp.train()
-    times = []
-    for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
-        logits = ddp(x)
-        loss = F.cross_entropy(logits, y)
-        loss.item()
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        (logits.argmax(1).numpy() == yb).sum()
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
+    times = torch_bench.timed_steps(ddp, opt, xb, yb, a.warmup, a.steps)
     if rank == 0:
         med = float(np.median(times))
         params = sum(p.numel() for p in m.parameters())
