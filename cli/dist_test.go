@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -97,7 +98,8 @@ func readMetrics(t *testing.T, dir string) []train.EpochMetrics {
 
 // Two processes with batch 64 each take the same steps as one process with batch 128 (same
 // seed, same data order): the same weights up to float32 summation order, the same metrics;
-// with the all-reduce after backward (the default here) and during it.
+// with the all-reduce after backward (the default here) and during it, and as two "machines"
+// of one process each (two launchers with --nnodes 2).
 func TestTwoProcessesMatchOneWithDoubleBatch(t *testing.T) {
 	needDist(t)
 	tmp := t.TempDir()
@@ -111,8 +113,37 @@ func TestTwoProcessesMatchOneWithDoubleBatch(t *testing.T) {
 	if out, err := execute(t, distSets(overlapped, 64, "--nproc", "2", "--set", "dist.allreduce=during_backward")...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	// Two "machines" of one process each: two launchers with --nnodes 2 (auto then overlaps).
+	nodes := filepath.Join(tmp, "nodes")
+	port, err := dist.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var launchers []*exec.Cmd
+	for node := 0; node < 2; node++ {
+		args := distSets(nodes, 64, "--nproc", "1", "--nnodes", "2", "--node-rank", strconv.Itoa(node),
+			"--master-addr", "127.0.0.1", "--master-port", strconv.Itoa(port))
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		launchers = append(launchers, cmd)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("node %d:\n%s", node, out.String())
+			}
+		})
+	}
+	for node, cmd := range launchers {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("node %d: %v", node, err)
+		}
+	}
 	// 16 SGD steps of float32 sums taken in a different order (measured: 1.5e-8).
-	for _, dir := range []string{two, overlapped} {
+	for _, dir := range []string{two, overlapped, nodes} {
 		if d := maxWeightDiff(t, one, dir); d > 1e-6 {
 			t.Errorf("%s: weights differ by up to %g, want ≤ 1e-6", filepath.Base(dir), d)
 		} else {
