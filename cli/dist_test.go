@@ -359,3 +359,34 @@ func TestMidEpochResumeNeedsSameProcesses(t *testing.T) {
 		t.Fatalf("err = %v\n%s", err, out)
 	}
 }
+
+// The automatic-rank schedule runs distributed: the ranks agree on rank 0's switch and
+// per-layer ranks, and the run ends low-rank with them recorded.
+func TestDistributedAutoSchedule(t *testing.T) {
+	needDist(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	out, err := execute(t, distSets(dir, 64, "--nproc", "2", "--set", "train.epochs=3", "--set", "lowrank.schedule=auto",
+		"--set", "lowrank.auto_window=2", "--set", "lowrank.auto_min_epochs=2", "--set", "lowrank.auto_max_epochs=2")...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ranks, err := train.ChosenRanks(dir)
+	if err != nil || len(ranks) == 0 {
+		t.Fatalf("ranks %v, %v", ranks, err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "checkpoints", "last", "trainer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Phase     string `json:"phase"`
+		Switched  int    `json:"switched_after"`
+		Processes int    `json:"processes"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Phase != "low_rank" || st.Switched != 2 || st.Processes != 2 {
+		t.Errorf("trainer state %+v (%v), want low_rank after 2 epochs by 2 processes", st, err)
+	}
+	if m := readMetrics(t, dir); len(m) != 3 {
+		t.Errorf("%d epochs recorded, want 3", len(m))
+	}
+}

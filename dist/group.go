@@ -1,10 +1,12 @@
 package dist
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"time"
 
@@ -93,6 +95,30 @@ func (g *Group) SumFloats(xs []float64) error {
 	}
 	copy(xs, t.Float64Values(false))
 	return nil
+}
+
+// Share gives every rank rank 0's value of *v (JSON-encoded through the rendezvous store,
+// under key, which must be new).
+func (g *Group) Share(key string, v any) error {
+	key = "share/" + key
+	if g.Rank == 0 {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if err := g.g.Set(key, raw); err != nil {
+			return g.lost("sharing "+key, err)
+		}
+		return nil
+	}
+	raw, err := g.g.Get(key)
+	if err != nil {
+		return g.lost("receiving "+key+" from rank 0", err)
+	}
+	if p := reflect.ValueOf(v); p.Kind() == reflect.Pointer && !p.IsNil() {
+		p.Elem().Set(reflect.Zero(p.Elem().Type())) // replace, not merge into, a map or slice
+	}
+	return json.Unmarshal(raw, v)
 }
 
 // Barrier waits for every rank.

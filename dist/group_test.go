@@ -63,7 +63,7 @@ func near(a, b []float64) bool {
 	return true
 }
 
-func TestSumFloatsAndBroadcast(t *testing.T) {
+func TestSumBroadcastShare(t *testing.T) {
 	inGroups(t, 3, false, func(g *Group) error {
 		r := float64(g.Rank)
 		v := []float64{r + 1, 10 * r}
@@ -80,6 +80,13 @@ func TestSumFloatsAndBroadcast(t *testing.T) {
 		}
 		if !near(values(a), []float64{0, 1}) || !near(values(b), []float64{0}) {
 			return fmt.Errorf("rank %d: after broadcast a %v b %v, want rank 0's", g.Rank, values(a), values(b))
+		}
+		m := map[string]int64{"layer": int64(g.Rank) + 7, fmt.Sprint("only", g.Rank): 1}
+		if err := g.Share("m", &m); err != nil {
+			return err
+		}
+		if len(m) != 2 || m["layer"] != 7 || m["only0"] != 1 {
+			return fmt.Errorf("rank %d: shared %v, want rank 0's map[layer:7 only0:1]", g.Rank, m)
 		}
 		return nil
 	})

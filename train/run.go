@@ -241,7 +241,15 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 				return err
 			}
 		}
-		if tracker.observe(m.Epoch, ranks) && m.Epoch >= cfg.AutoMinEpochs() {
+		settled := tracker.observe(m.Epoch, ranks) && m.Epoch >= cfg.AutoMinEpochs()
+		if o.Dist != nil {
+			// Rank 0 decides, so that ranks whose weights differ in the last bit (machines with
+			// different BLAS) cannot disagree about the switch.
+			if err := o.Dist.Share(fmt.Sprintf("switch/%d", m.Epoch), &settled); err != nil {
+				return err
+			}
+		}
+		if settled {
 			return errSwitch
 		}
 		return nil
@@ -255,6 +263,11 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	var keptDense []string
 	if tracker != nil {
 		ranks = tracker.ranks()
+		if o.Dist != nil { // rank 0's choice: the models must have the same shapes everywhere
+			if err := o.Dist.Share("switch/ranks", &ranks); err != nil {
+				return nil, nil, from, err
+			}
+		}
 		for n, r := range ranks {
 			if r == 0 {
 				keptDense = append(keptDense, n)
