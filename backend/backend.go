@@ -157,7 +157,7 @@ func NoGrad(f func()) {
 
 func distBackends() []string {
 	out := []string{}
-	if c10d.Available {
+	if c10d.HasGloo() {
 		out = append(out, "gloo")
 	}
 	if c10d.HasNCCL() {

@@ -103,13 +103,13 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-// Backend resolves dist.backend: auto is nccl for a CUDA device when this build has NCCL,
-// gloo otherwise.
+// Backend resolves dist.backend: auto is nccl for a CUDA device when this build has NCCL (or
+// when it has NCCL alone), gloo otherwise.
 func Backend(name, device string) string {
 	if name != "auto" && name != "" {
 		return name
 	}
-	if strings.HasPrefix(device, "cuda") && c10d.HasNCCL() {
+	if strings.HasPrefix(device, "cuda") && c10d.HasNCCL() || !c10d.HasGloo() && c10d.HasNCCL() {
 		return "nccl"
 	}
 	return "gloo"

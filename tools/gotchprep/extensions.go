@@ -14,8 +14,9 @@ import (
 //
 //   - fused: optimizer updates over many parameters in one call (fused/fused.cpp).
 //   - c10d: PyTorch's collectives (TCPStore, Gloo/NCCL process groups, a bucketed gradient
-//     reducer) for distributed training (c10d/c10d.cpp). It needs libtorch's Gloo headers;
-//     without them the package is a pure-Go stub whose calls return an error saying so.
+//     reducer) for distributed training (c10d/c10d.cpp). It needs Gloo's headers, or a CUDA
+//     libtorch with nccl.h, or both; with neither the package is a pure-Go stub whose calls
+//     return an error saying so.
 //
 //go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
 var extSources embed.FS
@@ -30,12 +31,15 @@ type extension struct {
 
 func extensions(c config) []extension {
 	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt"}, cgo: true}}
-	if !hasGloo(c) {
-		return append(exts, extension{name: "c10d", files: []string{"stub.go.txt"}})
-	}
 	d := extension{name: "c10d", files: []string{"c10d.cpp", "c10d.h", "c10d.go.txt"}, cgo: true}
+	if hasGloo(c) {
+		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_GLOO")
+	}
 	if c.cuda && hasNCCL(c) {
-		d.cxxFlags = []string{"-DUSE_C10D_NCCL", "-DLOWRANK_WITH_NCCL"}
+		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_NCCL")
+	}
+	if len(d.cxxFlags) == 0 {
+		return append(exts, extension{name: "c10d", files: []string{"stub.go.txt"}})
 	}
 	return append(exts, d)
 }

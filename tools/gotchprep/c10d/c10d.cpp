@@ -16,17 +16,26 @@
 // recorded order (broadcast, so that all ranks agree), and the later steps overlap. After
 // backward, reduce launches the buckets still waiting (parameters without a gradient this step
 // count as zeros), waits for all, and divides by the world size.
+//
+// Compiled with LOWRANK_WITH_GLOO (Gloo's headers present) and/or LOWRANK_WITH_NCCL (a CUDA
+// libtorch with nccl.h), for libtorch 1.13 and 2.x (whose process groups are Backends).
+#include <ATen/ATen.h>
+#include <torch/version.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef LOWRANK_WITH_GLOO
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
-#include <ATen/ATen.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
 #ifdef LOWRANK_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -43,6 +52,13 @@
 #include "c10d.h"
 
 namespace {
+
+// The process groups' common base: ProcessGroup in libtorch 1.x, Backend from 2.0 on.
+#if TORCH_VERSION_MAJOR >= 2
+using PG = c10d::Backend;
+#else
+using PG = c10d::ProcessGroup;
+#endif
 
 at::Tensor &T(void *h) { return *static_cast<at::Tensor *>(h); }
 
@@ -69,7 +85,7 @@ char *guarded(F f) {
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;  // the TCPStore
   c10::intrusive_ptr<c10d::Store> user;   // our keys, apart from the process group's
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<PG> pg;
   int rank = 0, world = 1;
 };
 
@@ -123,7 +139,7 @@ struct Reducer {
     std::vector<std::vector<size_t>> groups;
     for (int64_t i : by) {
       const at::Tensor &p = params[i];
-      std::string key = std::string(p.dtype().name()) + "|" + p.device().str();
+      std::string key = std::string(c10::toString(p.scalar_type())) + "|" + p.device().str();
       long long bytes = static_cast<long long>(p.numel()) * p.element_size();
       if (!open[key].empty() && fill[key] + bytes > cap) {
         groups.push_back(open[key]);
@@ -202,7 +218,8 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
     if (b == "nccl") {
 #ifdef LOWRANK_WITH_NCCL
       // Without asynchronous error handling NCCL enforces no timeout: a dead peer would hang us.
-      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);        // libtorch 1.x
+      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);  // 2.x
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pgStore, rank, world, opts);
@@ -210,6 +227,7 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
       throw std::runtime_error("this build has no NCCL (it needs a CUDA libtorch and nccl.h when gotch is prepared); use the gloo backend");
 #endif
     } else if (b == "gloo") {
+#ifdef LOWRANK_WITH_GLOO
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       std::string h(host), i(iface);
       if (!i.empty()) {
@@ -220,6 +238,9 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
         opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       }
       g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, rank, world, opts);
+#else
+      throw std::runtime_error("this build has no Gloo (its headers were missing when gotch was prepared); use the nccl backend");
+#endif
     } else {
       throw std::runtime_error("unknown backend '" + b + "' (want gloo or nccl)");
     }
@@ -228,6 +249,14 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
 }
 
 extern "C" void lowrank_group_free(void *g) { delete static_cast<Group *>(g); }
+
+extern "C" int lowrank_has_gloo(void) {
+#ifdef LOWRANK_WITH_GLOO
+  return 1;
+#else
+  return 0;
+#endif
+}
 
 extern "C" int lowrank_has_nccl(void) {
 #ifdef LOWRANK_WITH_NCCL

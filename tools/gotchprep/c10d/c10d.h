@@ -14,7 +14,8 @@ extern "C" {
 char *lowrank_group_new(const char *host, int port, int rank, int world, long long timeout_ms, const char *iface,
                         const char *backend, void **out);
 void lowrank_group_free(void *g);
-// lowrank_has_nccl is 1 when this file was compiled with NCCL.
+// lowrank_has_gloo and lowrank_has_nccl are 1 when this file was compiled with that backend.
+int lowrank_has_gloo(void);
 int lowrank_has_nccl(void);
 // op: 0 sum, 1 max, 2 min.
 char *lowrank_allreduce(void *g, void **tensors, int n, int op);
