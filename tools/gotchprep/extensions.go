@@ -35,8 +35,11 @@ func extensions(c config) []extension {
 	if hasGloo(c) {
 		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_GLOO")
 	}
-	if c.cuda && hasNCCL(c) {
+	if dir := ncclInclude(c); c.cuda && dir != "" {
 		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_NCCL")
+		if !systemDirs[dir] {
+			d.cxxFlags = append(d.cxxFlags, "-I"+dir)
+		}
 	}
 	if len(d.cxxFlags) == 0 {
 		return append(exts, extension{name: "c10d", files: []string{"stub.go.txt"}})
@@ -55,13 +58,17 @@ func hasGloo(c config) bool {
 	return false
 }
 
-func hasNCCL(c config) bool {
-	for _, dir := range []string{c.include, filepath.Join(c.cudaDir, "include"), "/usr/include"} {
+// ncclInclude is the folder holding NCCL's own nccl.h: beside libtorch's headers, in the CUDA
+// toolkit, system-wide, or (libtorch from a pip wheel, LIBTORCH=.../site-packages/torch) in the
+// wheel's nvidia/nccl package; "" when there is none.
+func ncclInclude(c config) string {
+	wheel := filepath.Join(filepath.Dir(filepath.Dir(c.include)), "nvidia", "nccl", "include")
+	for _, dir := range []string{c.include, filepath.Join(c.cudaDir, "include"), wheel, "/usr/include"} {
 		if _, err := os.Stat(filepath.Join(dir, "nccl.h")); err == nil {
-			return true
+			return dir
 		}
 	}
-	return false
+	return ""
 }
 
 // hashExtensions feeds every embedded source to h (for the copy's stamp), and which variant of

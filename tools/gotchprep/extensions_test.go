@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"go/ast"
 	"go/parser"
 	"go/printer"
@@ -87,6 +89,27 @@ func TestExtensionsChooseVariant(t *testing.T) {
 		}
 		if want := []string{"-DLOWRANK_WITH_GLOO"}; e.cgo && fmt.Sprint(e.cxxFlags) != fmt.Sprint(want) {
 			t.Errorf("c10d flags %v without CUDA, want %v", e.cxxFlags, want)
+		}
+	}
+}
+
+// A CUDA libtorch from a pip wheel finds NCCL's header in the wheel's nvidia/nccl package.
+func TestNCCLFromWheel(t *testing.T) {
+	site := t.TempDir()
+	inc := filepath.Join(site, "nvidia", "nccl", "include")
+	if err := os.MkdirAll(inc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(inc, "nccl.h"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := config{include: filepath.Join(site, "torch", "include"), cudaDir: filepath.Join(site, "cuda"), cuda: true}
+	if got := ncclInclude(c); got != inc {
+		t.Fatalf("ncclInclude = %q, want %q", got, inc)
+	}
+	for _, e := range extensions(c) {
+		if e.name == "c10d" && !strings.Contains(strings.Join(e.cxxFlags, " "), "-DLOWRANK_WITH_NCCL -I"+inc) {
+			t.Errorf("c10d flags %v", e.cxxFlags)
 		}
 	}
 }

@@ -218,8 +218,11 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
     if (b == "nccl") {
 #ifdef LOWRANK_WITH_NCCL
       // Without asynchronous error handling NCCL enforces no timeout: a dead peer would hang us.
-      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);        // libtorch 1.x
-      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);  // 2.x
+#if TORCH_VERSION_MAJOR >= 2
+      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+#else
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+#endif
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pgStore, rank, world, opts);
@@ -248,7 +251,16 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
   });
 }
 
-extern "C" void lowrank_group_free(void *g) { delete static_cast<Group *>(g); }
+extern "C" void lowrank_group_free(void *g) {
+  Group *grp = static_cast<Group *>(g);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  try {
+    grp->pg->shutdown();  // NCCL in 2.x warns (and may leak) when destroyed without it
+  } catch (...) {
+  }
+#endif
+  delete grp;
+}
 
 extern "C" int lowrank_has_gloo(void) {
 #ifdef LOWRANK_WITH_GLOO
