@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sugarme/gotch/c10d"
+
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
@@ -295,7 +297,7 @@ func TestLauncherReportsFailedRank(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rank 1 of 2 failed") {
 		t.Fatalf("err = %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "rank 0 of 2: joining the process group") {
+	if !strings.Contains(out, "rank 0 of 2: joining the gloo process group") {
 		t.Errorf("rank 0 did not report the failed rendezvous:\n%s", out)
 	}
 	if took := time.Since(start); took > 30*time.Second {
@@ -388,5 +390,17 @@ func TestDistributedAutoSchedule(t *testing.T) {
 	}
 	if m := readMetrics(t, dir); len(m) != 3 {
 		t.Errorf("%d epochs recorded, want 3", len(m))
+	}
+}
+
+// A backend this build lacks is refused before any process starts, saying what to use.
+func TestUnavailableBackendRefused(t *testing.T) {
+	needDist(t)
+	if c10d.HasNCCL() {
+		t.Skip("this build has NCCL")
+	}
+	out, err := execute(t, distSets(filepath.Join(t.TempDir(), "run"), 64, "--nproc", "2", "--set", "dist.backend=nccl")...)
+	if err == nil || !strings.Contains(err.Error(), "this build has no NCCL") || strings.Contains(out, "rank 0") {
+		t.Fatalf("err = %v\n%s", err, out)
 	}
 }

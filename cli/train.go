@@ -97,6 +97,9 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	}
 	if !isRank && (c.launch.NProc > 1 || c.launch.NNodes > 1) {
 		// The launcher: its processes read their place from the environment.
+		if err := dist.CheckBackend(dist.Backend(cfg.Dist.Backend, cfg.Train.Device)); err != nil {
+			return err
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err

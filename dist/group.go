@@ -36,12 +36,26 @@ func Join(e Env) (*Group, error) {
 		_, err := c10d.NewGroup("", 0, 0, 0, 0, "", "")
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	if err := CheckBackend(e.Backend); err != nil {
+		return nil, err
+	}
 	g, err := c10d.NewGroup(e.Addr, e.Port, e.Rank, e.World, e.Timeout, e.Iface, e.Backend)
 	if err != nil {
-		return nil, fmt.Errorf("rank %d of %d: joining the process group at %s:%d (%s) failed within %s: %v; check that all %d processes start with the same %s and %s and that rank 0 can listen on that port",
-			e.Rank, e.World, e.Addr, e.Port, e.Backend, e.Timeout, err, e.World, EnvMasterAddr, EnvMasterPort)
+		return nil, fmt.Errorf("rank %d of %d: joining the %s process group at %s:%d failed: %v (a rendezvous waits up to dist.timeout, %s, for all %d processes: check that they all start, with the same %s and %s, and that rank 0 can listen on that port)",
+			e.Rank, e.World, e.Backend, e.Addr, e.Port, err, e.Timeout, e.World, EnvMasterAddr, EnvMasterPort)
 	}
 	return &Group{Env: e, g: g}, nil
+}
+
+// CheckBackend says whether this build has the backend (gloo or nccl), and what to do if not.
+func CheckBackend(name string) error {
+	switch {
+	case name == "nccl" && !c10d.HasNCCL():
+		return fmt.Errorf("dist.backend nccl: this build has no NCCL (gotch must be prepared against a CUDA libtorch with NCCL's nccl.h); use dist.backend gloo")
+	case name == "gloo" && !c10d.HasGloo():
+		return fmt.Errorf("dist.backend gloo: this build has no Gloo (its headers were missing when gotch was prepared: apt-get install libgloo-dev and re-run ./install-libtorch.sh); use dist.backend nccl on CUDA")
+	}
+	return nil
 }
 
 // Close leaves the group.
