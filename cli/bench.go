@@ -26,6 +26,7 @@ type benchCmd struct {
 	cpuProfile      string
 	nproc           int
 	allreduce       string
+	powerSGD        int
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -58,6 +59,7 @@ peak memory is its own.`,
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
 	f.BoolVar(&c.inProcess, "in-process", false, "measure every model in this process (peak memory is then the largest so far)")
 	f.StringVar(&c.allreduce, "allreduce", "auto", "with --nproc: when gradient buckets are all-reduced: during_backward, after_backward or auto (dist.allreduce)")
+	f.IntVar(&c.powerSGD, "powersgd-rank", 0, "with --nproc: compress gradient matrices to this rank with PowerSGD from the first step (0: off)")
 	f.IntVar(&c.nproc, "nproc", 1, "data-parallel processes on this machine (c10d over loopback): adds the bytes and time of the gradient all-reduce per step; --batch is per process")
 	return cmd
 }
@@ -98,6 +100,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	if isRank { // one process of a data-parallel measurement: rank 0 prints the result
 		env.Timeout = 5 * time.Minute
 		env.NoOverlap = !dist.Overlap(c.allreduce, c.spec.Device, env)
+		env.PowerSGDRank = c.powerSGD
 		g, err := dist.Join(env)
 		if err != nil {
 			return err
@@ -179,7 +182,7 @@ func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec, nproc int) (trai
 	args := []string{"bench", "--json", "--models", s.Model, "--methods", s.Method, "--batch", strconv.Itoa(s.Batch),
 		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
 		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
-		"--threads", strconv.Itoa(s.Threads), "--allreduce", c.allreduce}
+		"--threads", strconv.Itoa(s.Threads), "--allreduce", c.allreduce, "--powersgd-rank", strconv.Itoa(c.powerSGD)}
 	var out []byte
 	if nproc > 1 {
 		var buf bytes.Buffer

@@ -116,6 +116,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		env.Iface = cfg.Dist.Iface
 		env.BucketBytes = int64(cfg.Dist.BucketMB * (1 << 20))
 		env.NoOverlap = !dist.Overlap(cfg.Dist.AllReduce, cfg.Train.Device, env)
+		env.PowerSGDRank, env.PowerSGDStart = cfg.Dist.PowerSGDRank, cfg.Dist.PowerSGDStart
 		if g, err = dist.Join(env); err != nil {
 			return err
 		}

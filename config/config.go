@@ -36,6 +36,11 @@ type Dist struct {
 	// (loopback communication competes with the computation for the same cores; measured in the
 	// README).
 	AllReduce string `mapstructure:"allreduce" json:"allreduce"`
+	// PowerSGDRank > 0 compresses every gradient matrix worth it to two rank-r factors before
+	// the all-reduce (PowerSGD with error feedback, as torch.distributed's powerSGD_hook), after
+	// PowerSGDStart plain steps (default 10); 0 (default) sends gradients whole.
+	PowerSGDRank  int `mapstructure:"powersgd_rank" json:"powersgd_rank"`
+	PowerSGDStart int `mapstructure:"powersgd_start" json:"powersgd_start"`
 }
 
 // Validate reports the section's problems.
@@ -44,6 +49,9 @@ func (d Dist) Validate() []string {
 	p = append(p, oneOf("dist.allreduce", d.AllReduce, "auto", "during_backward", "after_backward")...)
 	if d.Timeout <= 0 {
 		p = append(p, fmt.Sprintf("dist.timeout: %g seconds must be positive", d.Timeout))
+	}
+	if d.PowerSGDRank < 0 || d.PowerSGDStart < 0 {
+		p = append(p, fmt.Sprintf("dist.powersgd_rank %d and dist.powersgd_start %d must not be negative", d.PowerSGDRank, d.PowerSGDStart))
 	}
 	if d.BucketMB <= 0 {
 		p = append(p, fmt.Sprintf("dist.bucket_mb: %g must be positive", d.BucketMB))
@@ -146,7 +154,7 @@ func Default() Config {
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
-		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, AllReduce: "auto"},
+		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, AllReduce: "auto", PowerSGDStart: 10},
 	}
 }
 

@@ -22,6 +22,9 @@ type Env struct {
 	Iface                  string        // network interface for Gloo (optional)
 	BucketBytes            int64         // gradient bucket; default 25 MiB
 	NoOverlap              bool          // all-reduce after backward instead of during it
+	// PowerSGDRank > 0 compresses gradient matrices to that rank from step PowerSGDStart on
+	// (with error feedback); it implies NoOverlap.
+	PowerSGDRank, PowerSGDStart int
 }
 
 // Variables of the torchrun convention.

@@ -232,9 +232,15 @@ type Reducer struct {
 
 // NewReducer prepares the buckets of params' gradients.
 func (g *Group) NewReducer(params []*ts.Tensor) (*Reducer, error) {
-	r, err := g.g.NewReducer(params, g.BucketBytes, !g.NoOverlap)
+	r, err := g.g.NewReducer(params, g.BucketBytes, !g.NoOverlap && g.PowerSGDRank == 0)
 	if err != nil {
 		return nil, fmt.Errorf("rank %d: preparing gradient buckets: %w", g.Rank, err)
+	}
+	if g.PowerSGDRank > 0 {
+		if err := r.PowerSGD(g.PowerSGDRank, g.PowerSGDStart, 0x5eed); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("rank %d: PowerSGD: %w", g.Rank, err)
+		}
 	}
 	return &Reducer{g: g, r: r}, nil
 }

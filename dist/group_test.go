@@ -17,7 +17,7 @@ import (
 
 // inGroups runs f as every rank of a world-process group, each on its own goroutine and OS
 // thread of this process, and returns their errors.
-func inGroups(t *testing.T, world int, noOverlap bool, f func(g *Group) error) {
+func inGroups(t *testing.T, world int, env Env, f func(g *Group) error) {
 	t.Helper()
 	port, err := FreePort()
 	if err != nil {
@@ -31,7 +31,9 @@ func inGroups(t *testing.T, world int, noOverlap bool, f func(g *Group) error) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			g, err := Join(Env{Rank: r, World: world, Addr: "127.0.0.1", Port: port, Timeout: 20 * time.Second, BucketBytes: 40, NoOverlap: noOverlap})
+			e := env
+			e.Rank, e.World, e.Addr, e.Port, e.Timeout, e.BucketBytes = r, world, "127.0.0.1", port, 20*time.Second, 40
+			g, err := Join(e)
 			if err != nil {
 				errs[r] = err
 				return
@@ -64,7 +66,7 @@ func near(a, b []float64) bool {
 }
 
 func TestSumBroadcastShare(t *testing.T) {
-	inGroups(t, 3, false, func(g *Group) error {
+	inGroups(t, 3, Env{}, func(g *Group) error {
 		r := float64(g.Rank)
 		v := []float64{r + 1, 10 * r}
 		if err := g.SumFloats(v); err != nil {
@@ -96,14 +98,29 @@ func TestSumBroadcastShare(t *testing.T) {
 // of its buckets so that the next backward accumulates into them, all-reduces from the
 // accumulation hooks once it knows the order, handles a parameter without a gradient, and sums
 // the flags.
+// With PowerSGD at rank 1 from the first step the same closed forms hold: every gradient matrix
+// here (cᵣ times ones) has rank 1, so its two factors carry it exactly.
 func TestReducerAverages(t *testing.T) {
-	for _, noOverlap := range []bool{false, true} {
-		t.Run(fmt.Sprintf("overlap=%v", !noOverlap), func(t *testing.T) { testReducer(t, noOverlap) })
+	cases := []struct {
+		name       string
+		env        Env
+		overlapped []int
+		bytes      int64
+		buckets    int
+		tol        float64
+	}{
+		{"during-backward", Env{}, []int{0, 2, 0}, 60, 2, 1e-6}, // round 3: bucket 0 = {p0, p1} waits for Reduce, bucket 1 after it
+		{"after-backward", Env{NoOverlap: true}, []int{0, 0, 0}, 60, 2, 1e-6},
+		// p0 (3×2) as factors of 3 + 2 values, p1 and p2 whole: 14 floats in 3 all-reduces.
+		{"powersgd", Env{PowerSGDRank: 1}, []int{0, 0, 0}, 56, 3, 1e-5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { testReducer(t, c.env, c.overlapped, c.bytes, c.buckets, c.tol) })
 	}
 }
 
-func testReducer(t *testing.T, noOverlap bool) {
-	inGroups(t, 2, noOverlap, func(g *Group) error {
+func testReducer(t *testing.T, env Env, overlapped []int, wantBytes int64, wantBuckets int, tol float64) {
+	inGroups(t, 2, env, func(g *Group) error {
 		c := float32(g.Rank + 1)              // 1 and 2: mean 1.5
 		shapes := [][]int64{{3, 2}, {4}, {5}} // 24, 16, 20 bytes: buckets of ≤ 40 bytes → 2
 		var params []*ts.Tensor
@@ -145,10 +162,6 @@ func testReducer(t *testing.T, noOverlap bool) {
 		// Round 1 records the order gradients become ready in and rebuilds the buckets; round 2
 		// overlaps (buckets all-reduced from the hooks) and accumulates onto round 1's averages;
 		// in round 3 parameter 1 gets no gradient, so its bucket waits for Reduce.
-		overlapped := []int{0, 2, 0} // round 3: bucket 0 = {p0, p1} waits for Reduce, and bucket 1 after it
-		if noOverlap {
-			overlapped = []int{0, 0, 0}
-		}
 		for round, want := range [][]float64{{1.5, 1.5, 1.5}, {3, 3, 3}, {4.5, 3, 4.5}} {
 			skip := -1
 			if round == 2 {
@@ -173,14 +186,14 @@ func testReducer(t *testing.T, noOverlap bool) {
 					return err
 				}
 				for _, v := range values(gr) {
-					if math.Abs(v-want[i]) > 1e-6 {
+					if math.Abs(v-want[i]) > tol {
 						return fmt.Errorf("rank %d round %d param %d: gradient %v, want %g", g.Rank, round+1, i, values(gr), want[i])
 					}
 				}
 			}
 		}
-		if red.Bytes != 60 || red.Buckets != 2 || red.Steps != 3 {
-			return fmt.Errorf("%d bytes in %d buckets over %d steps, want 60 in 2 over 3", red.Bytes, red.Buckets, red.Steps)
+		if red.Bytes != wantBytes || red.Buckets != wantBuckets || red.Steps != 3 {
+			return fmt.Errorf("%d bytes in %d all-reduces over %d steps, want %d in %d over 3", red.Bytes, red.Buckets, red.Steps, wantBytes, wantBuckets)
 		}
 		return nil
 	})

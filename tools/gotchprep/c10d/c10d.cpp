@@ -20,6 +20,7 @@
 // Compiled with LOWRANK_WITH_GLOO (Gloo's headers present) and/or LOWRANK_WITH_NCCL (a CUDA
 // libtorch with nccl.h), for libtorch 1.13 and 2.x (whose process groups are Backends).
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -116,8 +117,37 @@ struct Bucket {
   size_t pending = 0;  // gradients not yet ready this step
 };
 
+// PowerSGD (Vogels et al. 2019, as torch.distributed's powerSGD_hook): after `start` plain
+// steps, every gradient matrix M (n×m, the parameter's first dimension by the rest) worth
+// compressing (n·m > r·(n+m)) is sent as two rank-r factors instead of n·m values: P = M·Q is
+// all-reduced and orthonormalized, Q = Mᵀ·P is all-reduced and averaged, and the gradient
+// becomes P·Qᵀ; what that misses is kept and added to the next step's gradient (error feedback),
+// and Q starts the next step (warm start). Vectors and small matrices are all-reduced whole.
+struct PowerSGD {
+  int64_t rank = 4, start = 10, steps = 0;
+  uint64_t seed = 0;
+  bool ready = false;
+  std::vector<size_t> comp, raw;  // parameter indices
+  std::vector<int64_t> rows, cols, ranks;
+  std::vector<at::Tensor> Q, err;
+  at::Tensor rawflat, pflat, qflat;
+};
+
+// orthonormalize makes the columns of P (n×r) orthonormal in place (Gram-Schmidt).
+void orthonormalize(at::Tensor &P) {
+  for (int64_t j = 0; j < P.size(1); j++) {
+    at::Tensor col = P.narrow(1, j, 1);
+    if (j > 0) {
+      at::Tensor prev = P.narrow(1, 0, j);
+      col.sub_(prev.mm(prev.t().mm(col)));
+    }
+    col.div_(col.norm() + 1e-8);
+  }
+}
+
 struct Reducer {
   Group *g = nullptr;
+  std::unique_ptr<PowerSGD> psgd;
   long long cap = 0;
   std::vector<at::Tensor> params;
   std::vector<Bucket> buckets;
@@ -179,6 +209,85 @@ struct Reducer {
     for (size_t j = 0; j < b.params.size(); j++) point(params[b.params[j]], b.views[j]);
     std::vector<at::Tensor> one{b.flat};
     works.push_back(g->pg->allreduce(one));
+  }
+
+  // compress averages the gradients with PowerSGD; works holds the flags' all-reduce, if any,
+  // which is waited for with the first gradient data. Returns the bytes sent.
+  long long compress(std::vector<c10::intrusive_ptr<c10d::Work>> &works) {
+    PowerSGD &s = *psgd;
+    for (size_t k = 0; k < buckets.size(); k++)
+      for (size_t j = 0; j < buckets[k].params.size(); j++) point(params[buckets[k].params[j]], buckets[k].views[j]);
+    if (!s.ready) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+      int64_t nraw = 0, np = 0, nq = 0;
+      for (size_t i = 0; i < params.size(); i++) {
+        const at::Tensor &p = params[i];
+        int64_t n = p.dim() >= 2 ? p.size(0) : 0, m = n > 0 ? p.numel() / n : 0;
+        if (n > 0 && n * m > s.rank * (n + m)) {
+          int64_t r = std::min(s.rank, std::min(n, m));
+          s.comp.push_back(i);
+          s.rows.push_back(n);
+          s.cols.push_back(m);
+          s.ranks.push_back(r);
+          s.Q.push_back(at::randn({m, r}, gen, at::TensorOptions().dtype(p.scalar_type())).to(p.device()));
+          s.err.push_back(at::zeros({n, m}, p.options().requires_grad(false)));
+          np += n * r;
+          nq += m * r;
+        } else {
+          s.raw.push_back(i);
+          nraw += p.numel();
+        }
+      }
+      auto o = params[0].options().requires_grad(false);
+      s.rawflat = at::empty({nraw}, o);
+      s.pflat = at::empty({np}, o);
+      s.qflat = at::empty({nq}, o);
+      s.ready = true;
+    }
+    int64_t off = 0;
+    for (size_t i : s.raw) {
+      s.rawflat.narrow(0, off, params[i].numel()).copy_(params[i].grad().reshape(-1));
+      off += params[i].numel();
+    }
+    std::vector<at::Tensor> M, P, Q;
+    int64_t po = 0, qo = 0;
+    for (size_t k = 0; k < s.comp.size(); k++) {
+      M.push_back(params[s.comp[k]].grad().reshape({s.rows[k], s.cols[k]}) + s.err[k]);
+      P.push_back(s.pflat.narrow(0, po, s.rows[k] * s.ranks[k]).view({s.rows[k], s.ranks[k]}));
+      Q.push_back(s.qflat.narrow(0, qo, s.cols[k] * s.ranks[k]).view({s.cols[k], s.ranks[k]}));
+      at::mm_out(P[k], M[k], s.Q[k]);
+      po += s.rows[k] * s.ranks[k];
+      qo += s.cols[k] * s.ranks[k];
+    }
+    for (at::Tensor *t : {&s.rawflat, &s.pflat}) {
+      if (t->numel() == 0) continue;
+      std::vector<at::Tensor> one{*t};
+      works.push_back(g->pg->allreduce(one));
+    }
+    for (auto &w : works) w->wait();
+    works.clear();
+    s.rawflat.div_(g->world);
+    off = 0;
+    for (size_t i : s.raw) {
+      params[i].mutable_grad().copy_(s.rawflat.narrow(0, off, params[i].numel()).view_as(params[i]));
+      off += params[i].numel();
+    }
+    for (size_t k = 0; k < s.comp.size(); k++) {
+      orthonormalize(P[k]);
+      at::mm_out(Q[k], M[k].t(), P[k]);
+    }
+    if (s.qflat.numel() > 0) {
+      std::vector<at::Tensor> one{s.qflat};
+      g->pg->allreduce(one)->wait();
+      s.qflat.div_(g->world);
+    }
+    for (size_t k = 0; k < s.comp.size(); k++) {
+      at::Tensor approx = P[k].mm(Q[k].t());
+      s.err[k] = M[k] - approx;
+      params[s.comp[k]].mutable_grad().copy_(approx.view_as(params[s.comp[k]]));
+      s.Q[k] = Q[k].clone();
+    }
+    return (s.rawflat.numel() + s.pflat.numel() + s.qflat.numel()) * static_cast<long long>(s.pflat.element_size());
   }
 
   // ready is the hook: parameter i's gradient is accumulated for this step.
@@ -358,6 +467,19 @@ extern "C" char *lowrank_reducer_new(void *g, void **params, int n, long long bu
   });
 }
 
+extern "C" char *lowrank_reducer_powersgd(void *rh, int rank, int start, unsigned long long seed) {
+  return guarded([&] {
+    Reducer &r = **static_cast<std::shared_ptr<Reducer> *>(rh);
+    if (r.hooks) throw std::runtime_error("PowerSGD compresses after backward: create the reducer without overlap");
+    if (rank < 1 || start < 0) throw std::runtime_error("PowerSGD needs a rank ≥ 1 and a start step ≥ 0");
+    if (r.params.empty()) return;
+    r.psgd = std::make_unique<PowerSGD>();
+    r.psgd->rank = rank;
+    r.psgd->start = start;
+    r.psgd->seed = seed;
+  });
+}
+
 extern "C" void lowrank_reducer_free(void *r) { delete static_cast<std::shared_ptr<Reducer> *>(r); }
 
 extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, long long *bytes, int *buckets, int *early) {
@@ -366,6 +488,21 @@ extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, lon
     Reducer &r = **static_cast<std::shared_ptr<Reducer> *>(rh);
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     at::Tensor ext;
+    if (r.psgd && r.psgd->steps++ >= r.psgd->start) {
+      if (n_extra > 0) {
+        ext = at::from_blob(extra, {n_extra}, at::kFloat).clone().to(r.params[0].device());
+        std::vector<at::Tensor> one{ext};
+        works.push_back(r.g->pg->allreduce(one));
+      }
+      *bytes = r.compress(works);
+      *buckets = (r.psgd->rawflat.numel() > 0) + (r.psgd->pflat.numel() > 0) + (r.psgd->qflat.numel() > 0);
+      *early = 0;
+      if (n_extra > 0) {
+        at::Tensor host = ext.cpu().contiguous();
+        std::memcpy(extra, host.data_ptr<float>(), sizeof(float) * n_extra);
+      }
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(r.mu);
       // Buckets still waiting (all of them in the first step; any with a parameter that got

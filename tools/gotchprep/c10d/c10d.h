@@ -31,6 +31,9 @@ char *lowrank_store_delete(void *g, const char *key);
 // With overlap 0 the buckets are all-reduced after backward, in lowrank_reducer_reduce.
 char *lowrank_reducer_new(void *g, void **params, int n, long long bucket_bytes, int overlap, void **out);
 void lowrank_reducer_free(void *r);
+// lowrank_reducer_powersgd compresses gradients with PowerSGD at the given rank from step start
+// on (steps before it all-reduce plainly); the reducer must have been created without overlap.
+char *lowrank_reducer_powersgd(void *r, int rank, int start, unsigned long long seed);
 // lowrank_reducer_reduce averages every parameter's gradient over the group, with extra[0..n_extra)
 // summed alongside; it returns the bytes all-reduced, the buckets, and how many of them were
 // launched during backward (overlapped with it).
