@@ -430,3 +430,51 @@ func TestPowerSGDCompressesAndLearns(t *testing.T) {
 	}
 	t.Logf("bytes per step %d → %d, accuracy %.4f → %.4f", a[last].AllReduceBytes, b[last].AllReduceBytes, a[last].TestMetric, b[last].TestMetric)
 }
+
+// Ctrl-C on the launcher reaches every rank once: they stop after the same step, rank 0 writes
+// its checkpoint mid-epoch and says how to resume, everything exits cleanly, and the run resumes.
+func TestLauncherInterrupt(t *testing.T) {
+	needDist(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(os.Args[0], distSets(dir, 64, "--nproc", "2", "--set", "data.limit=0", "--set", "train.epochs=20")...)
+	cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	waitTraining(t, lines)
+	cmd.Process.Signal(os.Interrupt)
+	for lines.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("launcher exited with %v after Ctrl-C; stdout:\n%s", err, stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "interrupted; checkpoint written") {
+		t.Errorf("stdout:\n%s", stdout.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "checkpoints", "last", "trainer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Progress  train.Progress `json:"progress"`
+		Processes int            `json:"processes"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil || st.Progress.Step == 0 || st.Processes != 2 || st.Progress.Epoch != 0 {
+		t.Fatalf("checkpoint %+v (%v), want a step of epoch 1 written by 2 processes", st, err)
+	}
+	// The interrupted epoch finishes when resumed with as many processes.
+	if out, err := execute(t, "train", "--resume", dir, "--threads", "1", "--set", "train.epochs=1", "--nproc", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if m := readMetrics(t, dir); len(m) != 1 || m[0].Epoch != 1 || math.IsNaN(m[0].TestMetric) {
+		t.Errorf("after resuming: %+v", m)
+	}
+}
