@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-libtorch.sh: everything lowrank needs to build, train and test, in one idempotent step.
 #
-#   ./install-libtorch.sh            libtorch + OpenBLAS + g++ + Fashion-MNIST (a Debian package)
+#   ./install-libtorch.sh            libtorch + OpenBLAS + Gloo headers + g++ + Fashion-MNIST (Debian)
 #                                    + MNIST (a Go module), then gotch prepared and bin/lowrank built
 #   ./install-libtorch.sh --test     the same, plus Debian's python3-torch, the reference the tests
 #                                    compare numerics and checkpoints against
