@@ -48,9 +48,15 @@ func extensions(c config) []extension {
 }
 
 // hasGloo reports whether Gloo's headers, which ProcessGroupGloo.hpp includes, are installed
-// beside libtorch's or system-wide.
+// beside libtorch's. System-wide ones count only for a system libtorch (Debian's is built against
+// Debian's Gloo): another libtorch bundles its own Gloo, whose classes system headers of another
+// version would not match.
 func hasGloo(c config) bool {
-	for _, dir := range []string{c.include, "/usr/include", "/usr/local/include"} {
+	dirs := []string{c.include}
+	if systemDirs[filepath.Clean(c.include)] {
+		dirs = append(dirs, "/usr/include", "/usr/local/include")
+	}
+	for _, dir := range dirs {
 		if _, err := os.Stat(filepath.Join(dir, "gloo", "config.h")); err == nil {
 			return true
 		}

@@ -76,10 +76,24 @@ func TestC10dStubMatchesAPI(t *testing.T) {
 	}
 }
 
-// Without Gloo's headers the c10d extension is the pure-Go stub; with them, the C++ binding
-// with the copy's cgo flags (NCCL's flags only for a CUDA libtorch with nccl.h).
+// A libtorch outside the system folders uses Gloo headers of its own only (system ones are
+// another Gloo version): without them, and without CUDA, c10d is the pure-Go stub.
 func TestExtensionsChooseVariant(t *testing.T) {
 	c := config{include: t.TempDir(), libdir: "/x", version: "1.13.1"}
+	if hasGloo(c) {
+		t.Fatal("a libtorch without Gloo headers borrowed the system's")
+	}
+	for _, e := range extensions(c) {
+		if e.name == "c10d" && (e.cgo || e.files[0] != "stub.go.txt") {
+			t.Fatalf("c10d without Gloo or CUDA: %+v, want the stub", e)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(c.include, "gloo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.include, "gloo", "config.h"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range extensions(c) {
 		if e.name != "c10d" {
 			continue
