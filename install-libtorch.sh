@@ -85,5 +85,5 @@ echo
 echo "libtorch $ver in $libdir ($([ $cuda = true ] && echo CUDA || echo CPU), C++11 ABI=$abi)"
 echo "BLAS: $blas"
 echo "gotch: third_party/gotch, $(grep -c 'disabled by lowrank gotchprep' third_party/gotch/libtch/torch_api_generated.cpp.h) ops disabled for this libtorch"
-[ -f third_party/gotch/c10d/c10d.cpp ] && echo "distributed: c10d with Gloo (lowrank train --nproc N)" || echo "distributed: unavailable (no Gloo headers; Debian: libgloo-dev)"
+bin/lowrank doctor | grep '^distributed:' || true
 echo "ready: bin/lowrank doctor"
