@@ -44,7 +44,7 @@ func (c *trainCmd) command() *cobra.Command {
 	cmd.Flags().StringVar(&c.resume, "resume", "", "continue the run in RUN_DIR from its last checkpoint (its config.json; --set still applies)")
 	f := cmd.Flags()
 	f.IntVar(&c.launch.NProc, "nproc", 1, "data-parallel processes on this machine (train.batch_size is per process)")
-	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (start `lowrank train` on each, with --node-rank)")
+	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (run this command on each, with its --node-rank)")
 	f.IntVar(&c.launch.NodeRank, "node-rank", 0, "this machine's index in [0, --nnodes)")
 	f.StringVar(&c.launch.Addr, "master-addr", "127.0.0.1", "address of node 0, which serves the rendezvous")
 	f.IntVar(&c.launch.Port, "master-port", 0, "rendezvous port on node 0 (default: a free port, one machine only)")
