@@ -15,8 +15,9 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// ErrUnavailable is returned by Join when this build has no c10d.
-var ErrUnavailable = errors.New("distributed training is unavailable in this build")
+// ErrUnavailable is wrapped by the errors of Join and CheckBackend for a backend this build
+// lacks.
+var ErrUnavailable = errors.New("not in this build")
 
 // Group is this process's membership of a run's process group. Its methods are collectives:
 // every rank calls them in the same order.
@@ -31,10 +32,6 @@ func Join(e Env) (*Group, error) {
 	e = e.withDefaults()
 	if err := e.Validate(); err != nil {
 		return nil, err
-	}
-	if !c10d.Available {
-		_, err := c10d.NewGroup("", 0, 0, 0, 0, "", "")
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if err := CheckBackend(e.Backend); err != nil {
 		return nil, err
@@ -51,9 +48,9 @@ func Join(e Env) (*Group, error) {
 func CheckBackend(name string) error {
 	switch {
 	case name == "nccl" && !c10d.HasNCCL():
-		return fmt.Errorf("dist.backend nccl: this build has no NCCL (gotch must be prepared against a CUDA libtorch with NCCL's nccl.h); use dist.backend gloo")
+		return fmt.Errorf("dist.backend nccl: %w (gotch must be prepared against a CUDA libtorch with NCCL's nccl.h); use dist.backend gloo", ErrUnavailable)
 	case name == "gloo" && !c10d.HasGloo():
-		return fmt.Errorf("dist.backend gloo: this build has no Gloo (its headers were missing when gotch was prepared: apt-get install libgloo-dev and re-run ./install-libtorch.sh); use dist.backend nccl on CUDA")
+		return fmt.Errorf("dist.backend gloo: %w (Gloo's headers were missing when gotch was prepared: apt-get install libgloo-dev and re-run ./install-libtorch.sh); use dist.backend nccl on CUDA", ErrUnavailable)
 	}
 	return nil
 }
