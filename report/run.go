@@ -16,6 +16,8 @@ import (
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/train"
 )
@@ -44,6 +46,7 @@ type Record struct {
 	Dir           string           `json:"dir"`
 	Machine       string           `json:"machine"`
 	Finished      time.Time        `json:"finished"`
+	Processes     int              `json:"processes,omitempty"` // data-parallel processes (absent: 1)
 }
 
 // Final is the last epoch's test metric.
@@ -142,7 +145,12 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 	log.SetOutput(io.MultiWriter(os.Stderr, logFile))
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
 	start := time.Now()
-	res, err := train.Run(ctx, cfg, log, resume, o.Progress)
+	var res *train.Result
+	if r.Processes > 1 {
+		res, err = launch(ctx, cfg, dir, resume, r.Processes, io.MultiWriter(os.Stderr, logFile))
+	} else {
+		res, err = train.Run(ctx, cfg, log, resume, o.Progress)
+	}
 	if err != nil {
 		return err
 	}
@@ -153,7 +161,7 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
 		Regularizer: cfg.LowRank.Regularizer, Metric: cfg.Metric(), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
 		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
-		Machine: Machine(cfg.Train.Threads), Finished: time.Now().UTC()}
+		Machine: Machine(cfg.Train.Threads, r.Processes), Finished: time.Now().UTC(), Processes: max(1, r.Processes)}
 	if !resume {
 		rec.WallSeconds = time.Since(start).Seconds()
 	}
@@ -162,6 +170,35 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 		return err
 	}
 	return checkpoint.WriteFileAtomic(recPath, append(raw, '\n'))
+}
+
+// launch trains the run in n data-parallel processes of this executable's train command (the
+// configuration passed as JSON, which is YAML), then reads its result from the run folder.
+func launch(ctx context.Context, cfg config.Config, dir string, resume bool, n int, w io.Writer) (*train.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"train", "--resume", dir}
+	if !resume {
+		raw, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, "launch-config.json")
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			return nil, err
+		}
+		args = []string{"train", "-c", path}
+	}
+	l := dist.Launch{NProc: n, Grace: time.Duration(cfg.Dist.Timeout*float64(time.Second)) + 10*time.Second}
+	if err := l.Run(ctx, exe, args, w, w); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, train.ErrInterrupted
+	}
+	return train.ReadResult(dir, cfg)
 }
 
 // Collect reads the records of the suite's finished runs under out, in suite order.
@@ -190,14 +227,19 @@ func Collect(s *Suite, out string) ([]Record, error) {
 }
 
 // Machine describes where the runs ran: CPU model and cores, libtorch, BLAS and the intra-op
-// threads (0: one per core).
-func Machine(threads int) string {
+// threads (0: one per core, shared by the processes of a data-parallel run).
+func Machine(threads, processes int) string {
+	processes = max(1, processes)
 	if threads <= 0 {
-		threads = runtime.NumCPU()
+		threads = max(1, runtime.NumCPU()/processes)
 	}
 	info := backend.Describe()
-	return fmt.Sprintf("%s, %d cores; libtorch %s, BLAS %s, %d intra-op threads", sysinfo.CPUModel(), runtime.NumCPU(),
+	m := fmt.Sprintf("%s, %d cores; libtorch %s, BLAS %s, %d intra-op threads", sysinfo.CPUModel(), runtime.NumCPU(),
 		info.LibtorchVersion, blas(info.BLAS), threads)
+	if processes > 1 {
+		m += fmt.Sprintf(" × %d processes", processes)
+	}
+	return m
 }
 
 // blas names the BLAS library of the paths backend.BLAS lists: "OpenBLAS (libopenblasp-r0.3.21.so)".

@@ -35,6 +35,9 @@ type Spec struct {
 	Name   string   `yaml:"name"`
 	Config string   `yaml:"config"`
 	Set    []string `yaml:"set"`
+	// Processes > 1 trains the run data-parallel in that many processes of lowrank train
+	// (train.batch_size is then per process).
+	Processes int `yaml:"processes"`
 }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

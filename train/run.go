@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/sirupsen/logrus"
+	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
@@ -369,4 +371,35 @@ func processes(g *dist.Group) int {
 		return 1
 	}
 	return g.World
+}
+
+// ReadResult reads what a run left in its folder dir (configuration cfg): the epochs of
+// metrics.jsonl, the schedule's switch and ranks from the last checkpoint, and the cost of the
+// model it ended with. It is how a caller learns the result of a run trained in other
+// processes (lowrank train --nproc).
+func ReadResult(dir string, cfg config.Config) (*Result, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: dir}
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var m EpochMetrics
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", filepath.Join(dir, "metrics.jsonl"), i+1, err)
+		}
+		res.History = append(res.History, m)
+	}
+	st, err := readTrainerState(filepath.Join(dir, "checkpoints", "last"))
+	if err != nil {
+		return nil, err
+	}
+	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
+	var m models.Model
+	backend.NoGrad(func() { m, err = buildWithRanks(cfg, nn.NewVarStore(gotch.CPU), st.Ranks) })
+	if err != nil {
+		return nil, err
+	}
+	res.Cost = m.Cost()
+	return res, nil
 }
