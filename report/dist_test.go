@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -64,6 +65,13 @@ groups:
 	one, two := recs[0], recs[1]
 	if two.Processes != 2 || len(two.History) != 1 || two.History[0].Processes != 2 || two.Params != one.Params || two.FLOPs != one.FLOPs {
 		t.Errorf("two processes: %+v\none: %+v", two, one)
+	}
+	out := t.TempDir()
+	if err := report.Render(s, recs, out); err != nil {
+		t.Fatal(err)
+	}
+	if table, err := os.ReadFile(filepath.Join(out, "README.md")); err != nil || !strings.Contains(string(table), "| 2 processes, 0.70 MB all-reduced per step (") {
+		t.Errorf("the table does not note the processes and bytes (%v):\n%s", err, table)
 	}
 	if math.Abs(two.Final()-one.Final()) > 0.004 || math.Abs(two.History[0].TrainLoss-one.History[0].TrainLoss) > 1e-4 {
 		t.Errorf("two processes ended at accuracy %.4f (train loss %.5f), one at %.4f (%.5f)",

@@ -117,9 +117,15 @@ func writeTable(b *strings.Builder, rs []Record) {
 	}
 }
 
-// notes describes a run's schedule: when it switched and the ranks it chose.
+// notes describes a run's regularizer, data parallelism (processes, gradient bytes all-reduced
+// per step and the wait for them in the last epoch) and schedule (when it switched and the
+// ranks it chose).
 func notes(r Record) string {
 	var parts []string
+	if last := r.History[len(r.History)-1]; last.Processes > 1 {
+		parts = append(parts, fmt.Sprintf("%d processes, %.2f MB all-reduced per step (%.1f ms)", last.Processes,
+			float64(last.AllReduceBytes)/1e6, 1e3*last.AllReduceSecond))
+	}
 	if r.Regularizer != "none" && r.Regularizer != "" {
 		parts = append(parts, "regularizer "+r.Regularizer)
 	}
