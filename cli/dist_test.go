@@ -86,19 +86,11 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 
 func readMetrics(t *testing.T, dir string) []train.EpochMetrics {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	m, err := train.ReadMetrics(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []train.EpochMetrics
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var m train.EpochMetrics
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return m
 }
 
 // Two processes with batch 64 each take the same steps as one process with batch 128 (same

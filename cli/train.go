@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -104,20 +103,14 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		c.launch.Grace = time.Duration(cfg.Dist.Timeout*float64(time.Second)) + 10*time.Second
+		c.launch.Timeout = cfg.Dist.TimeoutDuration()
 		logrus.WithFields(logrus.Fields{"processes": c.launch.NProc, "nodes": c.launch.NNodes, "config": c.cfg.name}).Info("launching")
 		return c.launch.Run(ctx, exe, childArgs(cmd), cmd.OutOrStdout(), cmd.ErrOrStderr())
 	}
 	var g *dist.Group
 	progress := cmd.ErrOrStderr()
 	if isRank {
-		env.Timeout = time.Duration(cfg.Dist.Timeout * float64(time.Second))
-		env.Backend = dist.Backend(cfg.Dist.Backend, cfg.Train.Device)
-		env.Iface = cfg.Dist.Iface
-		env.BucketBytes = int64(cfg.Dist.BucketMB * (1 << 20))
-		env.NoOverlap = !dist.Overlap(cfg.Dist.AllReduce, cfg.Train.Device, env)
-		env.PowerSGDRank, env.PowerSGDStart = cfg.Dist.PowerSGDRank, cfg.Dist.PowerSGDStart
-		if g, err = dist.Join(env); err != nil {
+		if g, err = dist.Join(env.Configure(cfg.Dist, cfg.Train.Device)); err != nil {
 			return err
 		}
 		defer g.Close()

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lowrank-dev/lowrank/lowrank"
 	"github.com/lowrank-dev/lowrank/models"
@@ -42,6 +43,9 @@ type Dist struct {
 	PowerSGDRank  int `mapstructure:"powersgd_rank" json:"powersgd_rank"`
 	PowerSGDStart int `mapstructure:"powersgd_start" json:"powersgd_start"`
 }
+
+// TimeoutDuration is Timeout as a duration.
+func (d Dist) TimeoutDuration() time.Duration { return time.Duration(d.Timeout * float64(time.Second)) }
 
 // Validate reports the section's problems.
 func (d Dist) Validate() []string {

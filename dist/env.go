@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sugarme/gotch/c10d"
+
+	"github.com/lowrank-dev/lowrank/config"
 )
 
 // Env is a process's place in a distributed run.
@@ -116,6 +118,18 @@ func Backend(name, device string) string {
 		return "nccl"
 	}
 	return "gloo"
+}
+
+// Configure applies a configuration's dist section to e (whose place, from FromEnv, it keeps),
+// resolving auto choices for device (the run's train.device).
+func (e Env) Configure(d config.Dist, device string) Env {
+	e.Timeout = d.TimeoutDuration()
+	e.Backend = Backend(d.Backend, device)
+	e.Iface = d.Iface
+	e.BucketBytes = int64(d.BucketMB * (1 << 20))
+	e.NoOverlap = !Overlap(d.AllReduce, device, e)
+	e.PowerSGDRank, e.PowerSGDStart = d.PowerSGDRank, d.PowerSGDStart
+	return e
 }
 
 // Overlap resolves dist.allreduce: whether to all-reduce gradient buckets during backward.

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/sugarme/gotch"
@@ -55,6 +56,14 @@ func CheckBackend(name string) error {
 	return nil
 }
 
+// Place returns the rank and the process count; a nil group is a single process (0, 1).
+func (g *Group) Place() (rank, world int) {
+	if g == nil {
+		return 0, 1
+	}
+	return g.Rank, g.World
+}
+
 // Close leaves the group.
 func (g *Group) Close() {
 	if g != nil && g.g != nil {
@@ -72,11 +81,7 @@ func (g *Group) lost(what string, err error) error {
 // BroadcastVars overwrites every variable with rank 0's, by name (all ranks must hold the same
 // names and shapes).
 func (g *Group) BroadcastVars(vars map[string]*ts.Tensor) error {
-	names := make([]string, 0, len(vars))
-	for n := range vars {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(vars))
 	xs := make([]*ts.Tensor, len(names))
 	for i, n := range names {
 		xs[i] = vars[n]
@@ -146,47 +151,33 @@ func (g *Group) Barrier() error {
 // missing on rank 0, or rank 0's readErr, is an error on every rank.
 func (g *Group) ShareFiles(dir string, names []string, readErr error) (string, error) {
 	key := func(n string) string { return "files/" + n }
+	var problem string
+	blobs := make([][]byte, len(names))
+	for i := 0; g.Rank == 0 && readErr == nil && i < len(names); i++ {
+		blobs[i], readErr = os.ReadFile(filepath.Join(dir, names[i]))
+	}
+	if readErr != nil {
+		problem = readErr.Error()
+	}
+	if err := g.Share("files/problem", &problem); err != nil {
+		return "", err
+	}
+	if problem != "" {
+		return "", fmt.Errorf("rank 0: %s", problem)
+	}
 	if g.Rank == 0 {
-		var problem string
-		if readErr != nil {
-			problem = readErr.Error()
-			names = nil
-		}
-		blobs := make([][]byte, len(names))
-		for i, n := range names {
-			raw, err := os.ReadFile(filepath.Join(dir, n))
-			if err != nil {
-				problem = err.Error()
-				break
-			}
-			blobs[i] = raw
-		}
-		if err := g.g.Set("files/error", []byte(problem)); err != nil {
-			return "", g.lost("sharing files", err)
-		}
-		if problem != "" {
-			return "", errors.New(problem)
-		}
 		for i, n := range names {
 			if err := g.g.Set(key(n), blobs[i]); err != nil {
 				return "", g.lost("sharing "+n, err)
 			}
 		}
-		if err := g.Barrier(); err != nil {
+		if err := g.Barrier(); err != nil { // every rank has its copy
 			return "", err
 		}
 		for _, n := range names {
 			g.g.Delete(key(n))
 		}
-		g.g.Delete("files/error")
 		return dir, nil
-	}
-	problem, err := g.g.Get("files/error")
-	if err != nil {
-		return "", g.lost("receiving files from rank 0", err)
-	}
-	if len(problem) > 0 {
-		return "", fmt.Errorf("rank 0: %s", problem)
 	}
 	tmp, err := os.MkdirTemp("", fmt.Sprintf("lowrank-rank%d-", g.Rank))
 	if err != nil {

@@ -23,15 +23,15 @@ type Launch struct {
 	NodeRank int    // this machine's index; rank = NodeRank·NProc + local rank
 	Addr     string // rank 0's machine; default 127.0.0.1
 	Port     int    // rendezvous port; 0 picks a free one (one machine only)
-	// Grace is how long the other processes may take to stop on their own after one fails,
-	// before they are killed; default 30 s.
-	Grace time.Duration
+	// Timeout is the processes' dist.timeout: after one fails, the others get that long plus
+	// 10 s to notice and stop on their own before they are killed; default 300 s.
+	Timeout time.Duration
 }
 
 // Run runs exe with args NProc times and waits for all of them. When ctx is cancelled (Ctrl-C)
 // every process gets SIGINT, so that they stop together after a step and rank 0 writes its
-// checkpoint. When one exits with an error the others get Grace to notice and stop, then are
-// killed; the error names the first rank that failed.
+// checkpoint. When one exits with an error the others get Timeout + 10 s to notice and stop,
+// then are killed; the error names the first rank that failed.
 func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stderr io.Writer) error {
 	if l.NProc < 1 {
 		return fmt.Errorf("--nproc %d: want at least 1 process", l.NProc)
@@ -45,8 +45,8 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 	if l.Addr == "" {
 		l.Addr = "127.0.0.1"
 	}
-	if l.Grace <= 0 {
-		l.Grace = 30 * time.Second
+	if l.Timeout <= 0 {
+		l.Timeout = 300 * time.Second
 	}
 	if l.Port == 0 {
 		if l.NNodes > 1 {
@@ -97,7 +97,7 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 			exited[e.local] = true
 			if e.err != nil && first == nil {
 				first = &e
-				deadline = time.After(l.Grace)
+				deadline = time.After(l.Timeout + 10*time.Second)
 			}
 		case <-interrupted:
 			interrupted = nil

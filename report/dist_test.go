@@ -1,15 +1,12 @@
 package report_test
 
 import (
-	"bytes"
-	"context"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
 	"github.com/sugarme/gotch/c10d"
 
 	"github.com/lowrank-dev/lowrank/cli"
@@ -37,28 +34,14 @@ func TestRunDataParallel(t *testing.T) {
 		t.Skip("this build has no Gloo (apt-get install libgloo-dev, re-run ./install-libtorch.sh)")
 	}
 	t.Setenv("LOWRANK_TEST_AS_CLI", "1") // for the launched processes only: TestMain ran already
-	path := filepath.Join(t.TempDir(), "suite.yaml")
-	suite := `title: tiny
+	s, _, recs := runSuite(t, `title: tiny
 groups:
   - name: mlp
     title: MLP
     runs:
       - {name: one, config: fashionmnist-mlp-lowrank, set: [data.limit=1024, data.test_limit=256, train.epochs=1, train.threads=1, train.batch_size=128, optimizer.name=sgd, optimizer.lr=0.05]}
       - {name: two, processes: 2, config: fashionmnist-mlp-lowrank, set: [data.limit=1024, data.test_limit=256, train.epochs=1, train.threads=1, train.batch_size=64, optimizer.name=sgd, optimizer.lr=0.05]}
-`
-	if err := os.WriteFile(path, []byte(suite), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := report.LoadSuite(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(&bytes.Buffer{})
-	recs, err := report.Run(context.Background(), s, report.Options{Out: t.TempDir(), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	if len(recs) != 2 {
 		t.Fatalf("%d records", len(recs))
 	}

@@ -157,20 +157,19 @@ func TestRenderTableAndPlots(t *testing.T) {
 
 // TestRunTrainsSkipsAndRecords runs a two-run suite on a slice of Fashion-MNIST: both runs are
 // trained and recorded with their metrics and logs, and a second call trains nothing.
-func TestRunTrainsSkipsAndRecords(t *testing.T) {
-	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
-		t.Skip("Fashion-MNIST is not installed (./install-libtorch.sh installs it)")
-	}
+// quiet is a logger that writes nowhere.
+func quiet() *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(&bytes.Buffer{})
+	return log
+}
+
+// runSuite loads the suite written in text and runs it into a new results folder, returning the
+// suite, the folder and the records.
+func runSuite(t *testing.T, text string) (*report.Suite, string, []report.Record) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "suite.yaml")
-	suite := `title: tiny
-groups:
-  - name: mlp
-    title: MLP
-    runs:
-      - {name: dense, config: fashionmnist-mlp-original, set: [data.limit=512, data.test_limit=256, train.epochs=2, train.threads=1]}
-      - {name: low-rank, config: fashionmnist-mlp-lowrank, set: [data.limit=512, data.test_limit=256, train.epochs=2, train.threads=1]}
-`
-	if err := os.WriteFile(path, []byte(suite), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := report.LoadSuite(path)
@@ -178,12 +177,26 @@ groups:
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	log := logrus.New()
-	log.SetOutput(&bytes.Buffer{})
-	recs, err := report.Run(context.Background(), s, report.Options{Out: out, Log: log})
+	recs, err := report.Run(context.Background(), s, report.Options{Out: out, Log: quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, out, recs
+}
+
+func TestRunTrainsSkipsAndRecords(t *testing.T) {
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST is not installed (./install-libtorch.sh installs it)")
+	}
+	s, out, recs := runSuite(t, `title: tiny
+groups:
+  - name: mlp
+    title: MLP
+    runs:
+      - {name: dense, config: fashionmnist-mlp-original, set: [data.limit=512, data.test_limit=256, train.epochs=2, train.threads=1]}
+      - {name: low-rank, config: fashionmnist-mlp-lowrank, set: [data.limit=512, data.test_limit=256, train.epochs=2, train.threads=1]}
+`)
+	log := quiet()
 	if len(recs) != 2 {
 		t.Fatalf("%d records", len(recs))
 	}

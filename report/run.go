@@ -191,7 +191,7 @@ func launch(ctx context.Context, cfg config.Config, dir string, resume bool, n i
 		}
 		args = []string{"train", "-c", path}
 	}
-	l := dist.Launch{NProc: n, Grace: time.Duration(cfg.Dist.Timeout*float64(time.Second)) + 10*time.Second}
+	l := dist.Launch{NProc: n, Timeout: cfg.Dist.TimeoutDuration()}
 	if err := l.Run(ctx, exe, args, w, w); err != nil {
 		return nil, err
 	}

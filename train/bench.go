@@ -165,18 +165,14 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	}
 	o := Options{Device: device, Regularizer: lowrank.Regularizer{}}
 	var sync func(float64) error
-	var red *dist.Reducer
 	var comm []float64
-	rank := 0
-	if g != nil {
-		rank = g.Rank
-		if err := g.BroadcastVars(vs.NamedVariables()); err != nil {
-			return res, err
-		}
-		if red, err = g.NewReducer(opt.params); err != nil {
-			return res, err
-		}
-		defer red.Close()
+	rank, _ := g.Place()
+	red, err := startRank(g, vs, opt)
+	if err != nil {
+		return res, err
+	}
+	defer red.Close()
+	if red != nil {
 		sync = func(float64) error { return red.Reduce(nil) }
 	}
 	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1+uint64(rank))

@@ -160,18 +160,12 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 	if err != nil {
 		return nil, err
 	}
-	rank, world := 0, 1
-	var red *dist.Reducer
-	if o.Dist != nil {
-		rank, world = o.Dist.Rank, o.Dist.World
-		if err := o.Dist.BroadcastVars(vs.NamedVariables()); err != nil {
-			return nil, err
-		}
-		if red, err = o.Dist.NewReducer(opt.params); err != nil {
-			return nil, err
-		}
-		defer red.Close()
+	rank, world := o.Dist.Place()
+	red, err := startRank(o.Dist, vs, opt)
+	if err != nil {
+		return nil, err
 	}
+	defer red.Close()
 	var p Progress
 	if o.Perplexity {
 		p.Best = math.Inf(1)
@@ -337,6 +331,18 @@ func (s *Totals) metric(perplexity bool) float64 {
 		return math.Exp(s.meanLoss())
 	}
 	return float64(s.Correct) / float64(s.Targets)
+}
+
+// startRank, in a data-parallel run g, gives the model rank 0's weights and returns the reducer
+// of the optimizer's parameters' gradients; with g nil it does nothing and returns nil.
+func startRank(g *dist.Group, vs *nn.VarStore, opt *optimizer) (*dist.Reducer, error) {
+	if g == nil {
+		return nil, nil
+	}
+	if err := g.BroadcastVars(vs.NamedVariables()); err != nil {
+		return nil, err
+	}
+	return g.NewReducer(opt.params)
 }
 
 // sum adds the totals of every rank (with g nil, there is nothing to add). Seconds stay this rank's.

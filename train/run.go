@@ -66,7 +66,8 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	lead := g == nil || g.Rank == 0
+	rank, world := g.Place()
+	lead := rank == 0
 	devName, threads := cfg.Train.Device, cfg.Train.Threads
 	if g != nil {
 		if devName == "cuda" {
@@ -106,12 +107,12 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		if st, err = readTrainerState(last); err != nil {
 			return nil, err
 		}
-		if was := max(1, st.Processes); st.Progress.Step > 0 && was != processes(g) {
+		if was := max(1, st.Processes); st.Progress.Step > 0 && was != world {
 			return nil, fmt.Errorf("the checkpoint in %s was written mid-epoch (step %d of epoch %d) by %d process(es); resume it with --nproc %d (its steps count each process's batches), or from a checkpoint at the end of an epoch",
 				dir, st.Progress.Step, st.Progress.Epoch+1, was, was)
 		}
 	}
-	st.Processes = processes(g)
+	st.Processes = world
 	var mw *metricsWriter
 	if lead {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -187,7 +188,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	log.WithFields(logrus.Fields{"model": cfg.Model.Name, "method": cfg.Model.Method, "dataset": cfg.Data.Dataset,
 		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
-		"device": device.Name, "threads": backend.Threads(), "dir": dir, "processes": processes(g)}).Info("training")
+		"device": device.Name, "threads": backend.Threads(), "dir": dir, "processes": world}).Info("training")
 	o.Resume = from
 	o.Checkpoint = save(lvs, &st)
 	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
@@ -366,11 +367,22 @@ func (w *metricsWriter) Close() {
 	w.csv.Close()
 }
 
-func processes(g *dist.Group) int {
-	if g == nil {
-		return 1
+// ReadMetrics reads the epochs a run recorded in its folder's metrics.jsonl.
+func ReadMetrics(dir string) ([]EpochMetrics, error) {
+	path := filepath.Join(dir, "metrics.jsonl")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
 	}
-	return g.World
+	var out []EpochMetrics
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var m EpochMetrics
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", path, i+1, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // ReadResult reads what a run left in its folder dir (configuration cfg): the epochs of
@@ -378,18 +390,11 @@ func processes(g *dist.Group) int {
 // model it ended with. It is how a caller learns the result of a run trained in other
 // processes (lowrank train --nproc).
 func ReadResult(dir string, cfg config.Config) (*Result, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	hist, err := ReadMetrics(dir)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Dir: dir}
-	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var m EpochMetrics
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", filepath.Join(dir, "metrics.jsonl"), i+1, err)
-		}
-		res.History = append(res.History, m)
-	}
+	res := &Result{Dir: dir, History: hist}
 	st, err := readTrainerState(filepath.Join(dir, "checkpoints", "last"))
 	if err != nil {
 		return nil, err

@@ -211,39 +211,43 @@ struct Reducer {
     works.push_back(g->pg->allreduce(one));
   }
 
+  // prepare sorts the parameters into compressed and whole, and draws the first factors.
+  void prepare() {
+    PowerSGD &s = *psgd;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+    int64_t nraw = 0, np = 0, nq = 0;
+    for (size_t i = 0; i < params.size(); i++) {
+      const at::Tensor &p = params[i];
+      int64_t n = p.dim() >= 2 ? p.size(0) : 0, m = n > 0 ? p.numel() / n : 0;
+      if (n > 0 && n * m > s.rank * (n + m)) {
+        int64_t r = std::min(s.rank, std::min(n, m));
+        s.comp.push_back(i);
+        s.rows.push_back(n);
+        s.cols.push_back(m);
+        s.ranks.push_back(r);
+        s.Q.push_back(at::randn({m, r}, gen, at::TensorOptions().dtype(p.scalar_type())).to(p.device()));
+        s.err.push_back(at::zeros({n, m}, p.options().requires_grad(false)));
+        np += n * r;
+        nq += m * r;
+      } else {
+        s.raw.push_back(i);
+        nraw += p.numel();
+      }
+    }
+    auto o = params[0].options().requires_grad(false);
+    s.rawflat = at::empty({nraw}, o);
+    s.pflat = at::empty({np}, o);
+    s.qflat = at::empty({nq}, o);
+    s.ready = true;
+  }
+
   // compress averages the gradients with PowerSGD; works holds the flags' all-reduce, if any,
   // which is waited for with the first gradient data. Returns the bytes sent.
   long long compress(std::vector<c10::intrusive_ptr<c10d::Work>> &works) {
     PowerSGD &s = *psgd;
     for (size_t k = 0; k < buckets.size(); k++)
       for (size_t j = 0; j < buckets[k].params.size(); j++) point(params[buckets[k].params[j]], buckets[k].views[j]);
-    if (!s.ready) {
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
-      int64_t nraw = 0, np = 0, nq = 0;
-      for (size_t i = 0; i < params.size(); i++) {
-        const at::Tensor &p = params[i];
-        int64_t n = p.dim() >= 2 ? p.size(0) : 0, m = n > 0 ? p.numel() / n : 0;
-        if (n > 0 && n * m > s.rank * (n + m)) {
-          int64_t r = std::min(s.rank, std::min(n, m));
-          s.comp.push_back(i);
-          s.rows.push_back(n);
-          s.cols.push_back(m);
-          s.ranks.push_back(r);
-          s.Q.push_back(at::randn({m, r}, gen, at::TensorOptions().dtype(p.scalar_type())).to(p.device()));
-          s.err.push_back(at::zeros({n, m}, p.options().requires_grad(false)));
-          np += n * r;
-          nq += m * r;
-        } else {
-          s.raw.push_back(i);
-          nraw += p.numel();
-        }
-      }
-      auto o = params[0].options().requires_grad(false);
-      s.rawflat = at::empty({nraw}, o);
-      s.pflat = at::empty({np}, o);
-      s.qflat = at::empty({nq}, o);
-      s.ready = true;
-    }
+    if (!s.ready) prepare();
     int64_t off = 0;
     for (size_t i : s.raw) {
       s.rawflat.narrow(0, off, params[i].numel()).copy_(params[i].grad().reshape(-1));
@@ -288,6 +292,17 @@ struct Reducer {
       s.Q[k] = Q[k].clone();
     }
     return (s.rawflat.numel() + s.pflat.numel() + s.qflat.numel()) * static_cast<long long>(s.pflat.element_size());
+  }
+
+  // send_flags starts summing extra[0..n) over the ranks; the tensor it returns holds the sum
+  // once its work (appended to works) is done. Undefined when n is 0.
+  at::Tensor send_flags(const float *extra, int n, std::vector<c10::intrusive_ptr<c10d::Work>> &works) {
+    if (n <= 0) return at::Tensor();
+    at::Tensor t = at::from_blob(const_cast<float *>(extra), {n}, at::kFloat).clone();
+    if (!params.empty()) t = t.to(params[0].device());
+    std::vector<at::Tensor> one{t};
+    works.push_back(g->pg->allreduce(one));
+    return t;
   }
 
   // ready is the hook: parameter i's gradient is accumulated for this step.
@@ -488,19 +503,17 @@ extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, lon
     Reducer &r = **static_cast<std::shared_ptr<Reducer> *>(rh);
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     at::Tensor ext;
+    auto flags_back = [&] {
+      if (!ext.defined()) return;
+      at::Tensor host = ext.cpu().contiguous();
+      std::memcpy(extra, host.data_ptr<float>(), sizeof(float) * n_extra);
+    };
     if (r.psgd && r.psgd->steps++ >= r.psgd->start) {
-      if (n_extra > 0) {
-        ext = at::from_blob(extra, {n_extra}, at::kFloat).clone().to(r.params[0].device());
-        std::vector<at::Tensor> one{ext};
-        works.push_back(r.g->pg->allreduce(one));
-      }
+      ext = r.send_flags(extra, n_extra, works);
       *bytes = r.compress(works);
       *buckets = (r.psgd->rawflat.numel() > 0) + (r.psgd->pflat.numel() > 0) + (r.psgd->qflat.numel() > 0);
       *early = 0;
-      if (n_extra > 0) {
-        at::Tensor host = ext.cpu().contiguous();
-        std::memcpy(extra, host.data_ptr<float>(), sizeof(float) * n_extra);
-      }
+      flags_back();
       return;
     }
     {
@@ -509,12 +522,7 @@ extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, lon
       // no gradient later), in order, then the flags.
       *early = static_cast<int>(r.next);
       while (r.next < r.buckets.size()) r.launch(r.next++);
-      if (n_extra > 0) {
-        ext = at::from_blob(extra, {n_extra}, at::kFloat).clone();
-        if (!r.buckets.empty()) ext = ext.to(r.buckets[0].flat.device());
-        std::vector<at::Tensor> one{ext};
-        r.works.push_back(r.g->pg->allreduce(one));
-      }
+      ext = r.send_flags(extra, n_extra, r.works);
       works.swap(r.works);
     }
     long long sent = 0;
@@ -523,10 +531,7 @@ extern "C" char *lowrank_reducer_reduce(void *rh, float *extra, int n_extra, lon
       b.flat.div_(r.g->world);
       sent += static_cast<long long>(b.flat.numel()) * b.flat.element_size();
     }
-    if (n_extra > 0) {
-      at::Tensor host = ext.cpu().contiguous();
-      std::memcpy(extra, host.data_ptr<float>(), sizeof(float) * n_extra);
-    }
+    flags_back();
     *bytes = sent;
     *buckets = static_cast<int>(r.buckets.size());
     std::lock_guard<std::mutex> lock(r.mu);
