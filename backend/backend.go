@@ -12,18 +12,24 @@ import (
 	"github.com/sugarme/gotch/c10d"
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/malloc"
 )
 
 // Info describes the linked libtorch.
 type Info struct {
-	LibtorchVersion string   `json:"libtorch_version"`
-	LibtorchDir     string   `json:"libtorch_dir"`
-	BuiltWithCUDA   bool     `json:"built_with_cuda"`
-	BLAS            string   `json:"blas"`
-	Threads         int      `json:"intra_op_threads"`
-	CUDAAvailable   bool     `json:"cuda_available"`
-	CUDADevices     int      `json:"cuda_devices"`
-	DisabledOps     []string `json:"disabled_ops"`
+	LibtorchVersion string `json:"libtorch_version"`
+	LibtorchDir     string `json:"libtorch_dir"`
+	BuiltWithCUDA   bool   `json:"built_with_cuda"`
+	BLAS            string `json:"blas"`
+	// Allocator names the C allocator serving malloc (tcmalloc, jemalloc, glibc) and
+	// AllocatorLibrary its library: libtorch allocates every CPU tensor through it.
+	Allocator        string   `json:"allocator"`
+	AllocatorLibrary string   `json:"allocator_library"`
+	Threads          int      `json:"intra_op_threads"`
+	CUDAAvailable    bool     `json:"cuda_available"`
+	CUDADevices      int      `json:"cuda_devices"`
+	DisabledOps      []string `json:"disabled_ops"`
 	// Distributed backends this build has (c10d): gloo, and nccl with a CUDA libtorch and NCCL.
 	DistBackends []string `json:"dist_backends"`
 }
@@ -37,15 +43,17 @@ func Describe() Info {
 		n = int(cu.DeviceCount())
 	}
 	return Info{
-		LibtorchVersion: lib.LibtorchVersion,
-		LibtorchDir:     lib.LibtorchDir,
-		BuiltWithCUDA:   lib.BuiltWithCUDA,
-		BLAS:            BLAS(),
-		Threads:         Threads(),
-		CUDAAvailable:   avail,
-		CUDADevices:     n,
-		DisabledOps:     lib.DisabledOps,
-		DistBackends:    distBackends(),
+		LibtorchVersion:  lib.LibtorchVersion,
+		LibtorchDir:      lib.LibtorchDir,
+		BuiltWithCUDA:    lib.BuiltWithCUDA,
+		BLAS:             BLAS(),
+		Allocator:        malloc.Name(),
+		AllocatorLibrary: malloc.Library(),
+		Threads:          Threads(),
+		CUDAAvailable:    avail,
+		CUDADevices:      n,
+		DisabledOps:      lib.DisabledOps,
+		DistBackends:     distBackends(),
 	}
 }
 

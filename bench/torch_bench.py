@@ -23,9 +23,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 RATIO = 0.2
+# The rank rule of every factorized layer, lowrank.rank_rule: ratio (r = ⌊0.2·min(m, n)⌋) or
+# budget (r = ⌊b·m·n/(m+n)⌋, a fraction b of the dense parameters); set by --rank-rule, --budget.
+RULE = {'name': 'ratio', 'budget': 0.4}
 
 
 def rank(m, n):
+    if RULE['name'] == 'budget':
+        return max(1, int(RULE['budget'] * m * n / (m + n)))
     return max(1, int(min(m, n) * RATIO))
 
 
@@ -226,17 +231,41 @@ def parser():
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--conv-scheme', default='spatial')
+    ap.add_argument('--rank-rule', default='ratio', choices=['ratio', 'budget'])
+    ap.add_argument('--budget', type=float, default=0.4)
+    ap.add_argument('--memory-format', default='contiguous', choices=['contiguous', 'channels_last'],
+                    help='channels_last: weights and batches of convolutional models in NHWC layout')
     return ap
 
 
-def timed_steps(m, opt, xb, yb, warmup, steps):
+def channels_last(model, memory_format):
+    """Whether model's 4-d weights and image batches use the channels_last layout."""
+    return memory_format == 'channels_last' and model not in ('mlp', 'lstm', 'transformer')
+
+
+def to_layout(m, xb, memory_format, model):
+    """Puts the module's weights in the layout and the host batch in the matching order: an NHWC
+    array whose NCHW view torch.from_numpy(...).permute gives without a copy, as lowrank's batcher
+    does."""
+    if not channels_last(model, memory_format):
+        return m, xb
+    m = m.to(memory_format=torch.channels_last)
+    return m, np.ascontiguousarray(xb.transpose(0, 2, 3, 1))
+
+
+def host_tensor(xb, nhwc):
+    x = torch.from_numpy(xb)
+    return x.permute(0, 3, 1, 2) if nhwc else x
+
+
+def timed_steps(m, opt, xb, yb, warmup, steps, nhwc=False):
     """Trains m on the host batch (xb, yb) for warmup + steps steps as lowrank's trainer does and
-    returns the last steps' times in ms."""
+    returns the last steps' times in ms. With nhwc, xb is in (N, H, W, C) order."""
     m.train()
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+        x, y = host_tensor(xb, nhwc), torch.from_numpy(yb)
         logits = m(x)
         loss = F.cross_entropy(logits, y)
         loss.item()
@@ -256,15 +285,19 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(12345)
+    RULE.update(name=a.rank_rule, budget=a.budget)
     m = build(a.model, a.method == 'low_rank', a.conv_scheme)
-    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(1)
     xb, yb = batch(a.model, a.batch, rng)
-    times = timed_steps(m, opt, xb, yb, a.warmup, a.steps)
+    m, xb = to_layout(m, xb, a.memory_format, a.model)
+    nhwc = channels_last(a.model, a.memory_format)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    times = timed_steps(m, opt, xb, yb, a.warmup, a.steps, nhwc)
     m.eval()
 
     def infer(b):
-        x = torch.from_numpy(batch(a.model, b, rng)[0])
+        x = torch.from_numpy(to_layout(m, batch(a.model, b, rng)[0], a.memory_format, a.model)[1])
+        x = x.permute(0, 3, 1, 2) if nhwc else x
         ms = []
         with torch.no_grad():
             for i in range(a.warmup + a.steps):
@@ -277,6 +310,7 @@ def main():
     med = float(np.median(times))
     print(json.dumps({
         'model': a.model, 'method': a.method, 'batch': a.batch, 'threads': torch.get_num_threads(),
+        'conv_scheme': a.conv_scheme, 'memory_format': a.memory_format if nhwc else 'contiguous',
         'params': sum(p.numel() for p in m.parameters()),
         'step_median_ms': med, 'step_min_ms': min(times), 'step_max_ms': max(times),
         'samples_per_sec': a.batch / med * 1e3, 'infer_ms': infer(a.batch), 'infer1_ms': infer(1),

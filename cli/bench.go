@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/train"
 )
@@ -53,7 +54,12 @@ peak memory is its own.`,
 	f.IntVar(&c.spec.Warmup, "warmup", 3, "untimed steps before timing")
 	f.StringVar(&c.spec.Device, "device", "cpu", "cpu, cuda, cuda:N or auto")
 	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw or rmsprop")
-	f.StringVar(&c.spec.ConvScheme, "conv-scheme", "spatial", "factorized convolutions: spatial or channel")
+	d := benchDefaults()
+	f.StringVar(&c.spec.ConvScheme, "conv-scheme", d.LowRank.ConvScheme, "factorized convolutions: spatial or channel; default from the built-in cifar10-vgg11-lowrank config")
+	f.StringVar(&c.spec.RankRule, "rank-rule", d.LowRank.RankRule, "rank rule of factorized layers: ratio or budget; default from the built-in cifar10-vgg11-lowrank config")
+	f.Float64Var(&c.spec.Ratio, "ratio", d.LowRank.Ratio, "rank ratio, with --rank-rule ratio")
+	f.Float64Var(&c.spec.Budget, "budget", d.LowRank.Budget, "fraction of each dense layer's parameters kept, with --rank-rule budget")
+	f.StringVar(&c.spec.MemoryFormat, "memory-format", d.Train.MemoryFormat, "layout of convolutional models: auto, contiguous or channels_last (train.memory_format)")
 	f.StringVar(&c.spec.LSTMImpl, "lstm-impl", "reconstructed", "low-rank LSTM: reconstructed or factored")
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
 	f.StringVar(&c.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measurements to this file (implies --in-process; go tool pprof reads it)")
@@ -167,9 +173,51 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "batch %d, %d intra-op threads, device %s, optimizer %s; FLOPs count multiply-adds (fvcore), a step as 3× the forward\n",
-		c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer)
+	fmt.Fprintf(cmd.OutOrStdout(), "batch %d, %d intra-op threads, device %s, optimizer %s, conv scheme %s, rank rule %s, memory format %s (low-rank convolutional models: %s); FLOPs count multiply-adds (fvcore), a step as 3× the forward\n",
+		c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer, c.spec.ConvScheme, c.rankRule(), c.spec.MemoryFormat, lowRankLayout(results))
 	return nil
+}
+
+// rankRule describes the rank rule measured, e.g. "budget 0.4".
+func (c *benchCmd) rankRule() string {
+	if c.spec.RankRule == "budget" {
+		return fmt.Sprintf("budget %g", c.spec.Budget)
+	}
+	return fmt.Sprintf("%s %g", c.spec.RankRule, c.spec.Ratio)
+}
+
+// lowRankLayout is the layout the low-rank runs resolved to ("contiguous", "channels_last",
+// or both joined).
+func lowRankLayout(rs []train.BenchResult) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range rs {
+		if r.Method == "low_rank" && !seen[r.MemoryFormat] {
+			seen[r.MemoryFormat] = true
+			out = append(out, r.MemoryFormat)
+		}
+	}
+	if len(out) == 0 {
+		return "none measured"
+	}
+	return strings.Join(out, ", ")
+}
+
+// benchDefaultsConfig is the built-in config whose low-rank settings (scheme, rank rule, memory
+// format) lowrank bench measures by default, so that the benchmark times what users train.
+const benchDefaultsConfig = "cifar10-vgg11-lowrank"
+
+// benchDefaults is benchDefaultsConfig resolved (the config defaults if it cannot be read).
+func benchDefaults() config.Config {
+	src, err := config.Find(benchDefaultsConfig)
+	if err != nil {
+		return config.Default()
+	}
+	c, err := config.Load(src, nil, nil)
+	if err != nil {
+		return config.Default()
+	}
+	return c
 }
 
 // child measures s in a fresh process of this binary, so that its peak memory is its own (in
@@ -182,6 +230,8 @@ func (c *benchCmd) child(cmd *cobra.Command, s train.BenchSpec, nproc int) (trai
 	args := []string{"bench", "--json", "--models", s.Model, "--methods", s.Method, "--batch", strconv.Itoa(s.Batch),
 		"--steps", strconv.Itoa(s.Steps), "--warmup", strconv.Itoa(s.Warmup), "--device", s.Device,
 		"--optimizer", s.Optimizer, "--conv-scheme", s.ConvScheme, "--lstm-impl", s.LSTMImpl,
+		"--rank-rule", s.RankRule, "--ratio", strconv.FormatFloat(s.Ratio, 'g', -1, 64),
+		"--budget", strconv.FormatFloat(s.Budget, 'g', -1, 64), "--memory-format", s.MemoryFormat,
 		"--threads", strconv.Itoa(s.Threads), "--allreduce", c.allreduce, "--powersgd-rank", strconv.Itoa(c.powerSGD)}
 	var out []byte
 	if nproc > 1 {

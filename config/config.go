@@ -121,6 +121,10 @@ type Train struct {
 	Threads   int    `mapstructure:"threads" json:"threads"`       // 0: one per core
 	EvalEvery int    `mapstructure:"eval_every" json:"eval_every"` // epochs between evaluations; default 1
 	OutputDir string `mapstructure:"output_dir" json:"output_dir"` // default runs/<config name>
+	// MemoryFormat is the layout of convolutional models' 4-d weights and image batches:
+	// contiguous (NCHW), channels_last (NHWC) or auto (default: what measured faster for the
+	// model and scheme, ChannelsLast). Checkpoints are written contiguous either way.
+	MemoryFormat string `mapstructure:"memory_format" json:"memory_format"`
 }
 
 // Optimizer configures the optimizer; the defaults are the reference's SGD settings.
@@ -155,7 +159,7 @@ func Default() Config {
 		LowRank: LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
 			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
 		Data:      Data{Dataset: "fashion-mnist", Stride: 1},
-		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1},
+		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1, MemoryFormat: "auto"},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
 		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, AllReduce: "auto", PowerSGDStart: 10},
@@ -271,6 +275,7 @@ func (t Train) Validate() []string {
 	if d := t.Device; !(d == "cpu" || d == "cuda" || d == "auto" || strings.HasPrefix(d, "cuda:")) {
 		p = append(p, fmt.Sprintf("train.device: %q is not cpu, cuda, cuda:N or auto", d))
 	}
+	p = append(p, oneOf("train.memory_format", t.MemoryFormat, "auto", "contiguous", "channels_last")...)
 	return p
 }
 

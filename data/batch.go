@@ -41,6 +41,30 @@ type HostBatch struct {
 	XShape []int64
 	Y      []int64
 	YShape []int64
+	// ChannelsLast: X holds images of XShape (N, C, H, W) in (N, H, W, C) order, and Tensors
+	// makes a channels_last tensor of them.
+	ChannelsLast bool
+}
+
+// InLayout returns the batch with its images in (N, H, W, C) order and ChannelsLast set when
+// channelsLast is (a batch of another layout, or of tokens, is returned as it is otherwise).
+// Sources that know the layout write it directly (Images.ChannelsLast); this is for batches made
+// elsewhere, such as benchmarks'.
+func (h HostBatch) InLayout(channelsLast bool) HostBatch {
+	if !channelsLast || h.ChannelsLast || h.X == nil || len(h.XShape) != 4 {
+		return h
+	}
+	n, c, hh, w := int(h.XShape[0]), int(h.XShape[1]), int(h.XShape[2]), int(h.XShape[3])
+	out := make([]float32, len(h.X))
+	for i := 0; i < n; i++ {
+		for ch := 0; ch < c; ch++ {
+			for p := 0; p < hh*w; p++ {
+				out[(i*hh*w+p)*c+ch] = h.X[(i*c+ch)*hh*w+p]
+			}
+		}
+	}
+	h.X, h.ChannelsLast = out, true
+	return h
 }
 
 // Size is the number of examples.
@@ -59,9 +83,12 @@ func (b Batch) Drop() {
 func (h HostBatch) Tensors(device gotch.Device) (Batch, error) {
 	var x *ts.Tensor
 	var err error
-	if h.XInt != nil {
+	switch {
+	case h.XInt != nil:
 		x, err = TensorOf(h.XInt, h.XShape)
-	} else {
+	case h.ChannelsLast:
+		x, err = channelsLastOf(h.X, h.XShape)
+	default:
 		x, err = TensorOf(h.X, h.XShape)
 	}
 	if err != nil {
@@ -83,6 +110,19 @@ func (h HostBatch) Tensors(device gotch.Device) (Batch, error) {
 		}
 	}
 	return Batch{X: x, Y: y}, nil
+}
+
+// channelsLastOf makes the (N, C, H, W) tensor whose values data holds in (N, H, W, C) order:
+// one copy into an (N, H, W, C) tensor, whose permutation to (N, C, H, W) is a channels_last view.
+func channelsLastOf(data []float32, shape []int64) (*ts.Tensor, error) {
+	if len(shape) != 4 {
+		return nil, fmt.Errorf("a channels_last batch needs 4 dimensions (N, C, H, W), not %v", shape)
+	}
+	nhwc, err := TensorOf(data, []int64{shape[0], shape[2], shape[3], shape[1]})
+	if err != nil {
+		return nil, err
+	}
+	return nhwc.Permute([]int64{0, 3, 1, 2}, true)
 }
 
 // TensorOf copies data into a new CPU tensor of the given shape, in one copy straight from the

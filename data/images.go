@@ -16,12 +16,15 @@ type Images struct {
 	Mean, Std  []float32 // per-channel normalization applied when batching
 	NumClasses int64
 	Augment    Augment // applied to training batches
+	// ChannelsLast makes Fill write each example in (H, W, C) order instead of (C, H, W), the
+	// order of a channels_last tensor, so that the batch becomes one without a copy.
+	ChannelsLast bool
 }
 
 var _ Source = (*Images)(nil)
 
 // Fill builds a batch: X (B, C, H, W) normalized as (x/255 − mean)/std per channel, augmented
-// when train is set; Y (B) class indices.
+// when train is set, stored in (B, H, W, C) order with ChannelsLast; Y (B) class indices.
 func (d *Images) Fill(idx []int, rng *rand.Rand, train bool) HostBatch {
 	per := int(d.C * d.H * d.W)
 	xs := make([]float32, len(idx)*per)
@@ -31,10 +34,11 @@ func (d *Images) Fill(idx []int, rng *rand.Rand, train bool) HostBatch {
 		aug = d.Augment
 	}
 	for bi, ex := range idx {
-		aug.apply(xs[bi*per:(bi+1)*per], d.Pixels[ex*per:(ex+1)*per], int(d.C), int(d.H), int(d.W), d.Mean, d.Std, rng)
+		aug.apply(xs[bi*per:(bi+1)*per], d.Pixels[ex*per:(ex+1)*per], int(d.C), int(d.H), int(d.W), d.Mean, d.Std, d.ChannelsLast, rng)
 		ys[bi] = d.Labels[ex]
 	}
-	return HostBatch{X: xs, XShape: []int64{int64(len(idx)), d.C, d.H, d.W}, Y: ys, YShape: []int64{int64(len(idx))}}
+	return HostBatch{X: xs, XShape: []int64{int64(len(idx)), d.C, d.H, d.W}, Y: ys, YShape: []int64{int64(len(idx))},
+		ChannelsLast: d.ChannelsLast}
 }
 
 // Limit keeps the first n examples (n ≤ 0 or ≥ Len keeps all).

@@ -37,6 +37,9 @@ type Options struct {
 	// Stride is the distance between the starts of consecutive character windows
 	// (Shakespeare; 0 or 1: every window, as the reference).
 	Stride int
+	// ChannelsLast serves image batches as channels_last tensors (Images.ChannelsLast); text
+	// datasets ignore it.
+	ChannelsLast bool
 }
 
 // Open loads a dataset by name ("mnist", "fashion-mnist", "cifar10", "cifar100",
@@ -45,6 +48,11 @@ func Open(dataset string, o Options) (Splits, error) {
 	s, err := open(dataset, o.Dir, o.Limit, o.Stride)
 	if err != nil {
 		return s, err
+	}
+	for _, src := range []Source{s.Train, s.Test} {
+		if im, ok := src.(*Images); ok {
+			im.ChannelsLast = o.ChannelsLast
+		}
 	}
 	s.Test = First(s.Test, o.TestLimit)
 	return s, nil

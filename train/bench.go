@@ -37,6 +37,14 @@ type BenchSpec struct {
 	Optimizer  string `json:"optimizer"`
 	ConvScheme string `json:"conv_scheme"` // spatial or channel
 	LSTMImpl   string `json:"lstm_impl"`   // reconstructed or factored
+	// RankRule (ratio or budget) with Ratio or Budget: the factorized layers' ranks; empty and
+	// zero take the config defaults (ratio 0.2).
+	RankRule string  `json:"rank_rule,omitempty"`
+	Ratio    float64 `json:"ratio,omitempty"`
+	Budget   float64 `json:"budget,omitempty"`
+	// MemoryFormat is train.memory_format (auto, contiguous, channels_last); the result holds
+	// the layout it resolved to.
+	MemoryFormat string `json:"memory_format"`
 }
 
 // BenchResult is one model's speed. A training step is exactly Fit's: the host batch copied to
@@ -90,6 +98,18 @@ func benchConfig(s BenchSpec) (config.Config, error) {
 	}
 	if s.LSTMImpl != "" {
 		c.LowRank.LSTMImpl = s.LSTMImpl
+	}
+	if s.RankRule != "" {
+		c.LowRank.RankRule = s.RankRule
+	}
+	if s.Ratio != 0 {
+		c.LowRank.Ratio = s.Ratio
+	}
+	if s.Budget != 0 {
+		c.LowRank.Budget = s.Budget
+	}
+	if s.MemoryFormat != "" {
+		c.Train.MemoryFormat = s.MemoryFormat
 	}
 	if s.Steps < 1 || s.Warmup < 0 {
 		return c, fmt.Errorf("steps %d, warmup %d: want at least one timed step and no negative warm-up", s.Steps, s.Warmup)
@@ -156,6 +176,14 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	if err != nil {
 		return res, err
 	}
+	channelsLast := cfg.ChannelsLast()
+	res.MemoryFormat = "contiguous"
+	if channelsLast {
+		res.MemoryFormat = "channels_last"
+		if err := setLayout(vs, true); err != nil {
+			return res, err
+		}
+	}
 	c := model.Cost()
 	res.Params, res.FLOPsPerExample = c.Params, c.FLOPs
 	res.FLOPsPerStep = 3 * float64(c.FLOPs) * float64(s.Batch)
@@ -175,7 +203,7 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	if red != nil {
 		sync = func(float64) error { return red.Reduce(nil) }
 	}
-	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1+uint64(rank))
+	hb := BenchBatch(cfg.Data.Dataset, s.Batch, 1+uint64(rank)).InLayout(channelsLast)
 	times := make([]float64, 0, s.Steps)
 	for i := 0; i < s.Warmup+s.Steps; i++ {
 		start := time.Now()
@@ -212,7 +240,7 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 		return res, nil
 	}
 	infer := func(batch int) (float64, error) {
-		hb := BenchBatch(cfg.Data.Dataset, batch, 2)
+		hb := BenchBatch(cfg.Data.Dataset, batch, 2).InLayout(channelsLast)
 		b, err := hb.Tensors(device)
 		if err != nil {
 			return 0, err

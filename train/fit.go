@@ -50,6 +50,9 @@ type Options struct {
 	// Progress, when set, receives a progress display for every epoch (a live line on a
 	// terminal, a line at each tenth of the epoch otherwise).
 	Progress io.Writer
+	// ChannelsLast stores the model's 4-d weights channels_last (NHWC) for the whole fit;
+	// the batches' layout is the data source's (data.Options.ChannelsLast).
+	ChannelsLast bool
 	// Dist, when set, makes this process one rank of a data-parallel run: Fit starts from rank
 	// 0's weights, trains on the rank's shard of every epoch (BatchSize per rank), averages the
 	// gradients over the ranks after every backward, and reports metrics over all ranks.
@@ -156,6 +159,11 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", data.ErrEmpty, trainSet.Len(), testSet.Len())
 	}
 	defer backend.LockThread()()
+	if o.ChannelsLast {
+		if err := setLayout(vs, true); err != nil {
+			return nil, fmt.Errorf("train: channels_last layout: %w", err)
+		}
+	}
 	opt, err := newOptimizer(o.Optimizer, vs, o.Schedule.At(0))
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sugarme/gotch/fused"
+	"github.com/sugarme/gotch/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
@@ -207,6 +208,13 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 		}
 		if v, err = v.To(dev, false); err != nil {
 			return err
+		}
+		// A buffer takes its parameter's layout (checkpoints hold them contiguous), as a fresh
+		// one made by ZerosLike would: the fused update then runs over matching strides.
+		if layout.IsChannelsLast(params[name[:strings.LastIndexByte(name, '.')]]) {
+			if err := layout.Set([]*ts.Tensor{v}, true); err != nil {
+				return err
+			}
 		}
 		o.state[name] = v
 	}

@@ -79,7 +79,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err != nil {
 		return nil, err
 	}
-	splits, err := data.Open(cfg.Data.Dataset, cfg.Data.Options())
+	splits, err := data.Open(cfg.Data.Dataset, cfg.DataOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
 		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
-		Perplexity: cfg.Metric() == "perplexity",
+		Perplexity: cfg.Metric() == "perplexity", ChannelsLast: cfg.ChannelsLast(),
 		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},

@@ -13,12 +13,13 @@ import (
 // own so that changing one does not recompile gotch's generated wrappers.
 //
 //   - fused: optimizer updates over many parameters in one call (fused/fused.cpp).
+//   - layout: the memory layout of 4-d tensors, contiguous or channels_last (layout/layout.cpp).
 //   - c10d: PyTorch's collectives (TCPStore, Gloo/NCCL process groups, a bucketed gradient
 //     reducer) for distributed training (c10d/c10d.cpp). It needs Gloo's headers, or a CUDA
 //     libtorch with nccl.h, or both; with neither the package is a pure-Go stub whose calls
 //     return an error saying so.
 //
-//go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
+//go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt layout/layout.cpp layout/layout.h layout/layout.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
 var extSources embed.FS
 
 // extension is one package: its embedded files (a .go.txt is written as .go) and extra C++ flags.
@@ -30,7 +31,8 @@ type extension struct {
 }
 
 func extensions(c config) []extension {
-	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt"}, cgo: true}}
+	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt"}, cgo: true},
+		{name: "layout", files: []string{"layout.cpp", "layout.h", "layout.go.txt"}, cgo: true}}
 	d := extension{name: "c10d", files: []string{"c10d.cpp", "c10d.h", "c10d.go.txt"}, cgo: true}
 	if hasGloo(c) {
 		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_GLOO")

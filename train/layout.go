@@ -1,0 +1,27 @@
+package train
+
+import (
+	"sort"
+
+	"github.com/sugarme/gotch/layout"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// setLayout stores every 4-d variable of vs (convolution weights) channels_last or contiguous,
+// in place, as PyTorch's model.to(memory_format=...). Call it before the optimizer makes its
+// buffers (they take their parameter's layout) and before the first backward. The values, and
+// so the checkpoints written from them (always contiguous), do not change.
+func setLayout(vs *nn.VarStore, channelsLast bool) error {
+	named := vs.NamedVariables()
+	names := make([]string, 0, len(named))
+	for n := range named {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tensors := make([]*ts.Tensor, len(names))
+	for i, n := range names {
+		tensors[i] = named[n]
+	}
+	return layout.Set(tensors, channelsLast)
+}
