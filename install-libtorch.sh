@@ -54,7 +54,8 @@ case "$malloc_choice" in
   *) die "LOWRANK_MALLOC=$malloc_choice: want tcmalloc, jemalloc or system" ;;
 esac
 [ -n "$malloc_pkg" ] && pkgs+=("$malloc_pkg")
-[ $want_test = 1 ] && pkgs+=(python3-torch)
+# The tests compare numerics with python3-torch; bench/compare's alloc section also times jemalloc.
+[ $want_test = 1 ] && pkgs+=(python3-torch libjemalloc2)
 if [ -n "${LIBTORCH:-}" ]; then
   [ -d "$LIBTORCH/lib" ] && [ -d "$LIBTORCH/include" ] || die "LIBTORCH=$LIBTORCH has no lib/ and include/ folders: point it at an unpacked libtorch (or site-packages/torch)"
   include="$LIBTORCH/include"; libdir="$LIBTORCH/lib"

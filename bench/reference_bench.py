@@ -42,7 +42,10 @@ def build(reference, model, method):
                  f'have {sorted(BUILDERS)}')
     sys.path.insert(0, os.path.abspath(reference))
     module, name = BUILDERS[(model, method)]
-    ctor = getattr(__import__(module, fromlist=[name]), name)
+    try:
+        ctor = getattr(__import__(module, fromlist=[name]), name)
+    except ModuleNotFoundError as e:
+        sys.exit(f'reference_bench.py: the reference needs {e.name} (Debian: apt-get install python3-torchvision)')
     args = {'dataset': 'cifar10', 'device': 'cpu', 'ratio_LR': 0.2, 'decom_rule': [0, 0]}
     if method == 'low_rank':
         return ctor(ratio_LR=args['ratio_LR'], decom_rule=args['decom_rule'], args=args)

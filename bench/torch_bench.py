@@ -1,13 +1,16 @@
 """Time PyTorch training steps of the models `lowrank bench` times, for side-by-side comparison.
 
 Usage: /usr/bin/python3 bench/torch_bench.py --model vgg11 --method low_rank --batch 128
-       --threads 2 --steps 10 --warmup 3 [--conv-scheme spatial]
+       --threads 2 --steps 10 --warmup 3 [--conv-scheme spatial] [--rank-rule budget --budget 0.4]
+       [--memory-format channels_last]
 
 Prints one JSON object with the same fields as `lowrank bench --json` (params, step median /
 min / max in ms, samples/s, inference ms). The modules are written here to do the same
-computation as lowrank's models at their defaults (rank ratio 0.2 everywhere, a factorized
-layer's bias on its last factor, batch norms tracking statistics); bench/compare checks that
-both sides count the same parameters. A step is what lowrank's trainer does: batch to tensors
+computation as lowrank's models (the rank rule everywhere, a factorized layer's bias on its last
+factor, batch norms tracking statistics, ReLU in place as lowrank runs it), in the same memory
+layout (channels_last: the weights, and the batch made from an NHWC array without a copy);
+bench/compare passes the settings the Go side resolved and checks that both sides count the
+same parameters. A step is what lowrank's trainer does: batch to tensors
 (torch.from_numpy), forward, cross-entropy, loss.item(), backward, SGD (momentum 0.9, weight
 decay 5e-4) step, zero_grad, and the predictions compared with the labels on the host.
 """
@@ -57,7 +60,7 @@ def conv(c_in, c_out, k, stride=1, padding=0, low=False, bias=True, scheme='spat
 class MLP(nn.Module):
     def __init__(self, low):
         super().__init__()
-        self.layers = nn.Sequential(linear(784, 512, low), nn.ReLU(), linear(512, 256, low), nn.ReLU(), nn.Linear(256, 10))
+        self.layers = nn.Sequential(linear(784, 512, low), nn.ReLU(True), linear(512, 256, low), nn.ReLU(True), nn.Linear(256, 10))
 
     def forward(self, x):
         return self.layers(x.flatten(1))
@@ -67,9 +70,9 @@ class CNN(nn.Module):
     def __init__(self, low, scheme):
         super().__init__()
         self.net = nn.Sequential(
-            conv(1, 32, 5, padding=2, low=low, scheme=scheme), nn.ReLU(), nn.MaxPool2d(2),
-            conv(32, 64, 5, padding=2, low=low, scheme=scheme), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            linear(3136, 512, low), nn.ReLU(), nn.Linear(512, 10))
+            conv(1, 32, 5, padding=2, low=low, scheme=scheme), nn.ReLU(True), nn.MaxPool2d(2),
+            conv(32, 64, 5, padding=2, low=low, scheme=scheme), nn.ReLU(True), nn.MaxPool2d(2), nn.Flatten(),
+            linear(3136, 512, low), nn.ReLU(True), nn.Linear(512, 10))
 
     def forward(self, x):
         return self.net(x)
@@ -87,11 +90,11 @@ class VGGNet(nn.Module):
             if v == 'M':
                 layers.append(nn.MaxPool2d(2))
             else:
-                layers += [conv(c_in, v, 3, padding=1, low=low, scheme=scheme), nn.BatchNorm2d(v), nn.ReLU()]
+                layers += [conv(c_in, v, 3, padding=1, low=low, scheme=scheme), nn.BatchNorm2d(v), nn.ReLU(True)]
                 c_in = v
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(), linear(512, 512, low), nn.ReLU(),
-                                        nn.Dropout(), linear(512, 512, low), nn.ReLU(), nn.Linear(512, 10))
+        self.classifier = nn.Sequential(nn.Dropout(), linear(512, 512, low), nn.ReLU(True),
+                                        nn.Dropout(), linear(512, 512, low), nn.ReLU(True), nn.Linear(512, 10))
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
@@ -109,8 +112,9 @@ class Block(nn.Module):
             self.down = nn.Sequential(nn.Conv2d(c_in, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        return F.relu(out + (x if self.down is None else self.down(x)))
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)), inplace=True)))
+        out += x if self.down is None else self.down(x)
+        return F.relu(out, inplace=True)
 
 
 class ResNet18(nn.Module):
@@ -125,7 +129,7 @@ class ResNet18(nn.Module):
         self.tail = nn.Linear(512, 10)
 
     def forward(self, x):
-        x = self.body(F.relu(self.head(x)))
+        x = self.body(F.relu(self.head(x), inplace=True))
         return self.tail(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 

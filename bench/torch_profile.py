@@ -1,7 +1,8 @@
 """Where a training step's time goes, by libtorch operator, for a model of bench/torch_bench.py.
 
 Usage: /usr/bin/python3 bench/torch_profile.py --model vgg11 [--method low_rank] [--batch 128]
-       [--threads 2] [--conv-scheme spatial] [--top 12]
+       [--threads 2] [--conv-scheme spatial] [--rank-rule budget --budget 0.4]
+       [--memory-format channels_last] [--top 12]
 
 lowrank and PyTorch run the same libtorch kernels, so this profile of the PyTorch module (same
 layers, same shapes) also says where lowrank's step time goes. Prints the operators with the
@@ -21,10 +22,12 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    tb.RULE.update(name=a.rank_rule, budget=a.budget)
     m = tb.build(a.model, a.method == 'low_rank', a.conv_scheme)
-    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     xb, yb = tb.batch(a.model, a.batch, np.random.default_rng(1))
-    x, y = torch.from_numpy(xb), torch.from_numpy(yb)
+    m, xb = tb.to_layout(m, xb, a.memory_format, a.model)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x, y = tb.host_tensor(xb, tb.channels_last(a.model, a.memory_format)), torch.from_numpy(yb)
 
     def step():
         loss = F.cross_entropy(m(x), y)
@@ -39,7 +42,7 @@ def main():
             step()
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
-    print(f'{a.model} {a.method} ({a.conv_scheme}), batch {a.batch}, {a.threads} threads: '
+    print(f'{a.model} {a.method} ({a.conv_scheme}, {a.rank_rule}, {a.memory_format}), batch {a.batch}, {a.threads} threads: '
           f'{total / 3 / 1e3:.1f} ms of operator time per step')
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:a.top]:
         print(f'  {e.key:45s} {e.self_cpu_time_total / 3 / 1e3:8.1f} ms  {100 * e.self_cpu_time_total / total:5.1f}%')

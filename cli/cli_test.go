@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -72,6 +73,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"summary", "-c", "cifar10-vgg11-lowrank", "--set", "lowrank.ratio=2"}, "lowrank.ratio: 2 is outside (0, 1]"},
 		{[]string{"summary"}, "no config"},
 		{[]string{"configs", "nope"}, "no built-in config"},
+		// --nproc 0 and -1 trained silently as one process.
+		{[]string{"train", "--nproc", "0"}, "--nproc 0: want at least 1 process"},
+		{[]string{"train", "--nproc", "-1"}, "--nproc -1: want at least 1 process"},
 	} {
 		if _, err := execute(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
@@ -91,6 +95,8 @@ func (signalOnStart) Fire(e *logrus.Entry) error {
 	return nil
 }
 
+// SIGINT writes the checkpoint, says how to resume and ends the command with exit status 130
+// (the command returned no error, so lowrank exited 0 as for a finished run).
 func TestSIGINTWritesCheckpointAndExitsCleanly(t *testing.T) {
 	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
 		t.Skip("Fashion-MNIST not installed")
@@ -101,8 +107,9 @@ func TestSIGINTWritesCheckpointAndExitsCleanly(t *testing.T) {
 	logrus.SetOutput(io.Discard)
 	defer logrus.SetOutput(os.Stderr)
 	out, err := execute(t, "train", "--set", "train.output_dir="+dir, "--set", "data.limit=500")
-	if err != nil {
-		t.Fatalf("train after SIGINT: %v", err)
+	var in interrupted
+	if !errors.As(err, &in) || in.exitCode() != 130 {
+		t.Fatalf("train after SIGINT: %v, want an interruption that exits 130", err)
 	}
 	if !strings.Contains(out, "lowrank train --resume "+dir) {
 		t.Errorf("output does not say how to resume:\n%s", out)

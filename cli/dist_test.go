@@ -57,6 +57,47 @@ func distSets(dir string, batch int, extra ...string) []string {
 	return append(sets, extra...)
 }
 
+// A single-process run stopped by SIGINT or SIGTERM writes its checkpoint, says how to resume,
+// and exits 128 + the signal's number (130, 143), not 0.
+func TestInterruptedTrainExitCode(t *testing.T) {
+	needDist(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			cmd := exec.Command(os.Args[0], distSets(dir, 64, "--set", "data.limit=0", "--set", "train.epochs=20")...)
+			cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1")
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			lines := bufio.NewScanner(stderr)
+			waitTraining(t, lines)
+			cmd.Process.Signal(tc.sig)
+			for lines.Scan() {
+			}
+			cmd.Wait()
+			if got := cmd.ProcessState.ExitCode(); got != tc.code {
+				t.Errorf("exit status %d after %v, want %d", got, tc.sig, tc.code)
+			}
+			if !strings.Contains(stdout.String(), "interrupted; checkpoint written") {
+				t.Errorf("stdout:\n%s", stdout.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "checkpoints", "last", "trainer.json")); err != nil {
+				t.Errorf("no checkpoint: %v", err)
+			}
+		})
+	}
+}
+
 func maxWeightDiff(t *testing.T, a, b string) float64 {
 	t.Helper()
 	wa, err := checkpoint.Load(filepath.Join(a, "checkpoints", "last", "model.pt"))
@@ -427,7 +468,8 @@ func TestPowerSGDCompressesAndLearns(t *testing.T) {
 }
 
 // Ctrl-C on the launcher reaches every rank once: they stop after the same step, rank 0 writes
-// its checkpoint mid-epoch and says how to resume, everything exits cleanly, and the run resumes.
+// its checkpoint mid-epoch and says how to resume, the launcher exits 130 (as a shell reports
+// Ctrl-C; it exited 0, so scripts took the run for finished), and the run resumes.
 func TestLauncherInterrupt(t *testing.T) {
 	needDist(t)
 	dir := filepath.Join(t.TempDir(), "run")
@@ -448,8 +490,8 @@ func TestLauncherInterrupt(t *testing.T) {
 	cmd.Process.Signal(os.Interrupt)
 	for lines.Scan() {
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("launcher exited with %v after Ctrl-C; stdout:\n%s", err, stdout.String())
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 130 {
+		t.Fatalf("launcher exited with %v after Ctrl-C, want exit status 130; stdout:\n%s", err, stdout.String())
 	}
 	if !strings.Contains(stdout.String(), "interrupted; checkpoint written") {
 		t.Errorf("stdout:\n%s", stdout.String())

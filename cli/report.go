@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -74,7 +71,7 @@ func (c *reportCmd) run(cmd *cobra.Command) error {
 	if c.renderOnly {
 		recs, err = report.Collect(s, c.out)
 	} else {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop, received := signalContext()
 		defer stop()
 		o := report.Options{Out: c.out, Sets: sets, DataDirs: dirs, Groups: c.groups, Rerun: c.rerun, Log: logrus.StandardLogger()}
 		if !c.quiet {
@@ -83,7 +80,7 @@ func (c *reportCmd) run(cmd *cobra.Command) error {
 		recs, err = report.Run(ctx, s, o)
 		if errors.Is(err, train.ErrInterrupted) {
 			fmt.Fprintf(cmd.OutOrStdout(), "interrupted; the same command resumes where it stopped\n")
-			return nil
+			return interrupted{received()}
 		}
 	}
 	if err != nil {

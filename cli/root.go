@@ -31,6 +31,10 @@ type globalFlags struct {
 func Execute() int {
 	root := newRoot()
 	if err := root.Execute(); err != nil {
+		var in interrupted
+		if errors.As(err, &in) { // the command already said where its checkpoint is
+			return in.exitCode()
+		}
 		fmt.Fprintln(os.Stderr, "lowrank:", err)
 		var u usageError
 		if errors.As(err, &u) {

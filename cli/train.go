@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -81,6 +78,12 @@ func childArgs(cmd *cobra.Command) []string {
 }
 
 func (c *trainCmd) run(cmd *cobra.Command) error {
+	if c.launch.NProc < 1 {
+		return usageError{fmt.Errorf("--nproc %d: want at least 1 process", c.launch.NProc)}
+	}
+	if c.launch.NNodes < 1 {
+		return usageError{fmt.Errorf("--nnodes %d: want at least 1 machine", c.launch.NNodes)}
+	}
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")
 	}
@@ -88,7 +91,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop, received := signalContext()
 	defer stop()
 	env, isRank, err := dist.FromEnv()
 	if err != nil {
@@ -105,7 +108,11 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		}
 		c.launch.Timeout = cfg.Dist.TimeoutDuration()
 		logrus.WithFields(logrus.Fields{"processes": c.launch.NProc, "nodes": c.launch.NNodes, "config": c.cfg.name}).Info("launching")
-		return c.launch.Run(ctx, exe, childArgs(cmd), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		err = c.launch.Run(ctx, exe, childArgs(cmd), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		if errors.Is(err, dist.ErrInterrupted) {
+			return interrupted{received()}
+		}
+		return err
 	}
 	var g *dist.Group
 	progress := cmd.ErrOrStderr()
@@ -124,14 +131,14 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	res, err := train.RunDist(ctx, cfg, g, logrus.StandardLogger(), c.resume != "", progress)
 	if g != nil && g.Rank != 0 {
 		if errors.Is(err, train.ErrInterrupted) {
-			return nil
+			return interrupted{received()}
 		}
 		return err
 	}
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(cmd.OutOrStdout(), "interrupted; checkpoint written to %s. Resume with: lowrank train --resume %s\n",
 			filepath.Join(cfg.Train.OutputDir, "checkpoints", "last"), cfg.Train.OutputDir)
-		return nil
+		return interrupted{received()}
 	}
 	if err != nil {
 		return err

@@ -312,6 +312,9 @@ func (s Scheduler) Validate() []string {
 // Validate checks every section and the combinations between them, and returns one error
 // listing every problem, or nil.
 func (c Config) Validate() error {
+	if p := nonFinite(c); len(p) > 0 { // range checks are meaningless for NaN and Inf
+		return &Error{Problems: p}
+	}
 	var p []string
 	p = append(p, c.Model.Validate()...)
 	p = append(p, c.LowRank.Validate()...)

@@ -54,6 +54,12 @@ func TestLoadErrors(t *testing.T) {
 		{"bad overrides", "", []string{"LOWRANK_TRAIN_EPOCS=3"}, []string{"optimizer.lrr=1", "noequals"},
 			[]string{"LOWRANK_TRAIN_EPOCS", "optimizer.lrr", "want key=value"}},
 		{"not yaml", "model: [unclosed\n", nil, nil, []string{"not valid YAML"}},
+		// NaN passed every range check and Inf reached the JSON encoder.
+		{"not finite", "dist: {timeout: .inf}\nlowrank: {ratio: .nan}\n", nil, []string{"optimizer.momentum=.nan", "optimizer.lr=-.inf"},
+			[]string{"dist.timeout: +Inf is not a finite number", "lowrank.ratio: NaN is not a finite number",
+				"optimizer.momentum: NaN", "optimizer.lr: -Inf"}},
+		{"bad memory format", "train: {memory_format: nhwc}\n", nil, nil,
+			[]string{`train.memory_format: "nhwc" is not one of auto, contiguous, channels_last`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.yaml, tc.env, tc.sets)

@@ -49,14 +49,28 @@ func ReadIDX(path string) (*IDX, error) {
 			return nil, fmt.Errorf("%s: truncated in the header", path)
 		}
 		dims[i] = int(d)
+		// Checked before multiplying, so that the product cannot overflow.
+		if d != 0 && total > maxIDXValues/int(d) {
+			return nil, fmt.Errorf("%s: dimensions %v claim more than %d values: not an MNIST-format file (or a corrupt header)", path, dims[:i+1], maxIDXValues)
+		}
 		total *= int(d)
 	}
-	if total > 1<<31 {
-		return nil, fmt.Errorf("%s: dimensions %v are implausibly large", path, dims)
+	// The values are read as they come rather than into a buffer of the claimed size, so that a
+	// header claiming more than the file holds costs no more memory than the file.
+	buf, err := io.ReadAll(io.LimitReader(r, int64(total)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the values: %w", path, err)
 	}
-	buf := make([]byte, total)
-	if n, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("%s: truncated: %d of %d values for dimensions %v", path, n, total, dims)
+	if len(buf) != total {
+		what := "truncated"
+		if len(buf) > total {
+			what = "longer than its header says"
+		}
+		return nil, fmt.Errorf("%s: %s: the header's dimensions %v make %d values, the file holds %d", path, what, dims, total, min(len(buf), total+1))
 	}
 	return &IDX{Dims: dims, Data: buf}, nil
 }
+
+// maxIDXValues bounds what an IDX header may claim (2 GiB of bytes; MNIST's training images
+// are 47 MB).
+const maxIDXValues = 1 << 31

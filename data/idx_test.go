@@ -94,8 +94,14 @@ func TestIDXFormatAndErrors(t *testing.T) {
 	}{
 		{"wrong magic", []byte{0, 0, 9, 1, 0, 0, 0, 1, 5}, "wrong magic number"},
 		{"truncated header", []byte{0, 0, 8, 3, 0, 0}, "truncated in the header"},
-		{"truncated data", []byte{0, 0, 8, 1, 0, 0, 0, 5, 1, 2}, "truncated: 2 of 5"},
+		{"truncated data", []byte{0, 0, 8, 1, 0, 0, 0, 5, 1, 2}, "truncated: the header's dimensions [5] make 5 values, the file holds 2"},
+		{"longer than the header", []byte{0, 0, 8, 1, 0, 0, 0, 1, 1, 2}, "longer than its header says"},
 		{"empty", nil, "truncated before the magic"},
+		// 0xFFFFFFFF × 0xFFFFFFFF overflowed the product and panicked in makeslice.
+		{"dimensions overflow", []byte{0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, "claim more than"},
+		// A header claiming 2^30 values over 3 bytes is refused after reading 3 bytes, not after
+		// allocating a gigabyte.
+		{"claims far more than the file", []byte{0, 0, 8, 1, 0x40, 0, 0, 0, 1, 2, 3}, "file holds 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(bad, tc.content, 0o644)

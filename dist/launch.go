@@ -28,10 +28,27 @@ type Launch struct {
 	Timeout time.Duration
 }
 
+// ErrInterrupted is Run's error when the processes stopped on an interruption (Ctrl-C or
+// SIGTERM, each exiting with 128 + the signal's number after its checkpoint) and none failed.
+var ErrInterrupted = errors.New("interrupted")
+
+// interruptedExit reports whether a process exited as an interrupted lowrank does (130 after
+// SIGINT, 143 after SIGTERM), or was ended by one of those signals.
+func interruptedExit(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM
+	}
+	return ee.ExitCode() == 128+int(syscall.SIGINT) || ee.ExitCode() == 128+int(syscall.SIGTERM)
+}
+
 // Run runs exe with args NProc times and waits for all of them. When ctx is cancelled (Ctrl-C)
 // every process gets SIGINT, so that they stop together after a step and rank 0 writes its
-// checkpoint. When one exits with an error the others get Timeout + 10 s to notice and stop,
-// then are killed; the error names the first rank that failed.
+// checkpoint; Run then returns ErrInterrupted. When one exits with an error the others get
+// Timeout + 10 s to notice and stop, then are killed; the error names the first rank that failed.
 func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stderr io.Writer) error {
 	if l.NProc < 1 {
 		return fmt.Errorf("--nproc %d: want at least 1 process", l.NProc)
@@ -87,6 +104,7 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 		go func() { done <- exit{local, rank, cmd.Wait()} }()
 	}
 	var first *exit
+	stopped := false // some process exited as interrupted
 	exited := make([]bool, l.NProc)
 	var deadline <-chan time.Time
 	interrupted := ctx.Done()
@@ -95,6 +113,10 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 		case e := <-done:
 			running--
 			exited[e.local] = true
+			if interruptedExit(e.err) {
+				stopped = true
+				continue
+			}
 			if e.err != nil && first == nil {
 				first = &e
 				deadline = time.After(l.Timeout + 10*time.Second)
@@ -117,6 +139,9 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 	}
 	if first != nil {
 		return fmt.Errorf("rank %d of %d failed (%v); the other processes were stopped", first.rank, world, first.err)
+	}
+	if stopped {
+		return ErrInterrupted
 	}
 	return nil
 }

@@ -125,16 +125,22 @@ func (m *ResNet) addBlock(p *nn.Path, in, planes, stride, size int64, factorize 
 func (m *ResNet) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err error) {
 	err = scope.Run(func(s *scope.Scope) {
 		h := s.Keep(m.head.forward(x))
-		h = s.Keep(s.Keep(m.headBN.forward(h, train)).Relu(false))
+		// ReLU and the residual sum in place, as torchvision's BasicBlock: batch norm's backward
+		// needs its input, not its output, so autograd allows overwriting the output.
+		h = s.Keep(m.headBN.forward(h, train))
+		s.Check(h.Relu_())
 		for _, b := range m.blocks {
 			y := s.Keep(b.conv1.forward(h))
-			y = s.Keep(s.Keep(b.bn1.forward(y, train)).Relu(false))
+			y = s.Keep(b.bn1.forward(y, train))
+			s.Check(y.Relu_())
 			y = s.Keep(b.bn2.forward(s.Keep(b.conv2.forward(y)), train))
 			res := h
 			if b.down != nil {
 				res = s.Keep(b.downBN.forward(s.Keep(b.down.forward(h)), train))
 			}
-			h = s.Keep(s.Keep(y.Add(res, false)).Relu(false))
+			s.Check(y.Add_(res))
+			s.Check(y.Relu_())
+			h = y
 		}
 		h = s.Keep(s.Keep(h.AdaptiveAvgPool2d([]int64{1, 1}, false)).Flatten(1, -1, false))
 		out = s.Release(s.Keep(m.tail.forward(h)))

@@ -33,7 +33,14 @@ func linearStep(l *linear) step {
 	return func(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(l.forward(x)) }
 }
 
-func reluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor { return s.Keep(x.Relu(false)) }
+// reluStep applies ReLU in place, as nn.ReLU(inplace=True): every model puts it after a
+// convolution, batch norm or linear layer, whose backward needs its input but not its output, so
+// autograd allows overwriting the output and the step saves a tensor's allocation and a pass over
+// memory. It must never be a model's first step (that would overwrite the caller's input).
+func reluStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
+	s.Check(x.Relu_())
+	return x
+}
 
 func flattenStep(s *scope.Scope, x *ts.Tensor, _ bool) *ts.Tensor {
 	return s.Keep(x.Flatten(1, -1, false))
