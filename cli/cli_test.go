@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -162,6 +163,43 @@ func TestSummaryOfAutoRanks(t *testing.T) {
 }
 
 // --threads reaches libtorch on the thread that runs the command.
+// --resume DIR continues the run in DIR: resuming a copy of a run folder, from another working
+// directory, extends the copy and leaves the original alone (it used to write into the
+// original's output_dir, and to find no checkpoint from elsewhere).
+func TestResumeUsesTheNamedFolder(t *testing.T) {
+	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	logrus.SetOutput(io.Discard)
+	defer logrus.SetOutput(os.Stderr)
+	base := t.TempDir()
+	orig := filepath.Join(base, "runs", "orig")
+	if out, err := execute(t, "train", "--set", "train.output_dir="+orig, "--set", "data.limit=256", "--set", "data.test_limit=256",
+		"--set", "train.epochs=1"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	before, _ := os.ReadFile(filepath.Join(orig, "metrics.jsonl"))
+	elsewhere := filepath.Join(base, "elsewhere")
+	if err := exec.Command("cp", "-a", orig, filepath.Join(base, "copy")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(elsewhere, 0o755)
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(elsewhere)
+	if out, err := execute(t, "train", "--resume", "../copy", "--set", "train.epochs=2"); err != nil {
+		t.Fatalf("resuming the copy: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(filepath.Join(orig, "metrics.jsonl"))
+	if string(after) != string(before) {
+		t.Errorf("resuming the copy changed the original's metrics:\n%s\nto\n%s", before, after)
+	}
+	copied, _ := os.ReadFile(filepath.Join(base, "copy", "metrics.jsonl"))
+	if n := strings.Count(string(copied), "\n"); n != 2 {
+		t.Errorf("the copy has %d epochs of metrics, want 2:\n%s", n, copied)
+	}
+}
+
 func TestDoctorThreadsFlag(t *testing.T) {
 	out, err := execute(t, "doctor", "--threads", "1")
 	if err != nil || !strings.Contains(out, "intra-op threads:  1 ") {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -513,5 +514,106 @@ func TestLauncherInterrupt(t *testing.T) {
 	}
 	if m := readMetrics(t, dir); len(m) != 1 || m[0].Epoch != 1 || math.IsNaN(m[0].TestMetric) {
 		t.Errorf("after resuming: %+v", m)
+	}
+}
+
+// withMarker returns the processes (other than this one) whose environment holds mark.
+func withMarker(mark string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && bytes.Contains(env, []byte(mark)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// SIGKILL of the launcher takes its ranks with it (they used to train on as orphans, writing
+// checkpoints): each gets SIGTERM from the kernel and stops.
+func TestRanksDieWithTheirLauncher(t *testing.T) {
+	needDist(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	mark := fmt.Sprintf("LOWRANK_TEST_MARK=%d", time.Now().UnixNano())
+	cmd := exec.Command(os.Args[0], distSets(dir, 64, "--nproc", "2", "--set", "data.limit=0", "--set", "train.epochs=20")...)
+	cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1", mark)
+	// A pipe the test keeps open (cmd.StderrPipe's is closed by Wait, and the ranks would then
+	// die of SIGPIPE, as they would not under a terminal).
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	lines := bufio.NewScanner(r)
+	waitTraining(t, lines)
+	ranks := withMarker(mark)
+	if len(ranks) != 3 { // the launcher and two ranks
+		t.Fatalf("%d processes carry the marker, want 3", len(ranks))
+	}
+	t.Cleanup(func() {
+		for _, p := range withMarker(mark) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	cmd.Process.Kill()
+	cmd.Wait()
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(withMarker(mark)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if left := withMarker(mark); len(left) > 0 {
+		t.Fatalf("ranks %v still running 30 s after their launcher was killed", left)
+	}
+}
+
+// A busy --master-port fails the launch at once (it lasted dist.timeout + 10 s), and
+// MASTER_PORT in the environment is honoured with --nproc.
+func TestBusyMasterPortFailsFast(t *testing.T) {
+	needDist(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"flag", []string{"--master-port", port}, nil},
+		{"MASTER_PORT", nil, []string{"MASTER_PORT=" + port}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := distSets(filepath.Join(t.TempDir(), "run"), 64, append([]string{"--nproc", "2"}, tc.args...)...)
+			cmd := exec.Command(os.Args[0], args...)
+			cmd.Env = append(append(os.Environ(), "LOWRANK_TEST_AS_CLI=1"), tc.env...)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			took := time.Since(start)
+			if err == nil {
+				t.Fatalf("the launch on a busy port succeeded:\n%s", out)
+			}
+			if took > 20*time.Second {
+				t.Errorf("the launch took %v to fail (dist.timeout is 60 s)", took)
+			}
+			if !strings.Contains(string(out), "rank 0 of 2 failed") {
+				t.Errorf("output does not name rank 0:\n%s", out)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -77,6 +78,25 @@ func childArgs(cmd *cobra.Command) []string {
 	return args
 }
 
+// launchFromEnv takes the rendezvous address and port from MASTER_ADDR and MASTER_PORT, as
+// torchrun does, when the flags do not set them (they were ignored with --nproc).
+func (c *trainCmd) launchFromEnv(cmd *cobra.Command) error {
+	if _, isRank := os.LookupEnv(dist.EnvRank); isRank {
+		return nil // a launched process reads its place from the environment itself
+	}
+	if v := os.Getenv(dist.EnvMasterPort); v != "" && !cmd.Flags().Changed("master-port") {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return usageError{fmt.Errorf("%s=%q: want a port number in [1, 65535]", dist.EnvMasterPort, v)}
+		}
+		c.launch.Port = p
+	}
+	if v := os.Getenv(dist.EnvMasterAddr); v != "" && !cmd.Flags().Changed("master-addr") {
+		c.launch.Addr = v
+	}
+	return nil
+}
+
 func (c *trainCmd) run(cmd *cobra.Command) error {
 	if c.launch.NProc < 1 {
 		return usageError{fmt.Errorf("--nproc %d: want at least 1 process", c.launch.NProc)}
@@ -84,12 +104,21 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if c.launch.NNodes < 1 {
 		return usageError{fmt.Errorf("--nnodes %d: want at least 1 machine", c.launch.NNodes)}
 	}
+	if err := c.launchFromEnv(cmd); err != nil {
+		return err
+	}
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")
 	}
 	cfg, err := c.cfg.load(cmd)
 	if err != nil {
 		return err
+	}
+	if c.resume != "" {
+		// The run is the folder named, wherever it is now: the output_dir in its config.json is
+		// where it was first written (a copied run folder would otherwise write into the
+		// original, and a run moved or named from another directory would not be found).
+		cfg.Train.OutputDir = c.resume
 	}
 	ctx, stop, received := signalContext()
 	defer stop()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -85,6 +86,8 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 	}
 	done := make(chan exit, l.NProc)
 	procs := make([]*exec.Cmd, l.NProc)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for local := range procs {
 		rank := l.NodeRank*l.NProc + local
 		cmd := exec.Command(exe, args...)
@@ -93,7 +96,11 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 			EnvLocalRank+"="+strconv.Itoa(local), EnvLocalWorld+"="+strconv.Itoa(l.NProc),
 			EnvMasterAddr+"="+l.Addr, EnvMasterPort+"="+strconv.Itoa(l.Port))
 		// A group of its own: a terminal's Ctrl-C reaches the launcher, which forwards it once.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Pdeathsig: if the launcher dies (SIGKILL, SIGHUP from a closed terminal), each rank gets
+		// SIGTERM, stops after its step as for Ctrl-C (rank 0 writing its checkpoint) and exits,
+		// instead of training on as an orphan. The signal follows the thread that started the
+		// child, hence the locked thread below.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		if err := cmd.Start(); err != nil {
 			for _, p := range procs[:local] {
 				p.Process.Kill()
@@ -120,6 +127,12 @@ func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stde
 			if e.err != nil && first == nil {
 				first = &e
 				deadline = time.After(l.Timeout + 10*time.Second)
+				if e.rank == 0 {
+					// Rank 0 serves the rendezvous and writes the checkpoints: without it the
+					// others can only wait for their timeout (a busy port made the launch last
+					// dist.timeout + 10 s), and they have nothing to save.
+					deadline = time.After(0)
+				}
 			}
 		case <-interrupted:
 			interrupted = nil
