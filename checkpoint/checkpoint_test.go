@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -316,5 +317,24 @@ with torch.no_grad():
 	diff, scale := torchref.MaxDiff(y.Float64Values(), want)
 	if len(want) != int(y.Numel()) || diff > 1e-4*max(1, scale) {
 		t.Errorf("outputs differ by %g (scale %g)", diff, scale)
+	}
+}
+
+// Files written atomically get 0666 less the umask, as os.WriteFile's (os.CreateTemp made them
+// 0600), and leave no temporary file behind.
+func TestWriteFileAtomicMode(t *testing.T) {
+	dir := t.TempDir()
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(dir, "model.pt")
+	if err := checkpoint.WriteFileAtomic(path, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v (%v), want -rw-r--r--", st.Mode(), err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files in the folder, want 1", len(ents))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -188,9 +189,11 @@ func writeStored(zw *zip.Writer, cw *countingWriter, name string, data []byte) e
 }
 
 // WriteFileAtomic writes raw to path through a temporary file in the same folder, fsync and
-// rename, so that readers see the old file or the new one, never half of it.
+// rename, so that readers see the old file or the new one, never half of it. The file gets
+// mode 0666 less the umask (0644 usually), as os.WriteFile's would: os.CreateTemp's 0600 made
+// checkpoints unreadable to the rest of a group sharing runs.
 func WriteFileAtomic(path string, raw []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	tmp, err := createTemp(path)
 	if err != nil {
 		return err
 	}
@@ -207,4 +210,17 @@ func WriteFileAtomic(path string, raw []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// createTemp creates a new file beside path, named .<name>.tmp<random>, with mode 0666 less the
+// umask.
+func createTemp(path string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp%d", filepath.Base(path), rand.Uint32()))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if os.IsExist(err) && try < 100 {
+			continue
+		}
+		return f, err
+	}
 }

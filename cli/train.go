@@ -21,9 +21,10 @@ const DefaultTrainConfig = "fashionmnist-mlp-lowrank"
 
 // trainCmd trains the experiment a config describes.
 type trainCmd struct {
-	cfg    configFlags
-	resume string
-	launch dist.Launch
+	cfg       configFlags
+	resume    string
+	overwrite bool
+	launch    dist.Launch
 }
 
 func newTrain() *trainCmd { return &trainCmd{} }
@@ -40,6 +41,7 @@ func (c *trainCmd) command() *cobra.Command {
 	c.cfg.name = DefaultTrainConfig
 	cmd.Flags().StringVar(&c.resume, "resume", "", "continue the run in RUN_DIR from its last checkpoint (its config.json; --set still applies)")
 	f := cmd.Flags()
+	f.BoolVar(&c.overwrite, "overwrite", false, "train from scratch into a run folder that already holds a run, deleting its metrics and checkpoints")
 	f.IntVar(&c.launch.NProc, "nproc", 1, "data-parallel processes on this machine (train.batch_size is per process)")
 	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (run this command on each, with its --node-rank)")
 	f.IntVar(&c.launch.NodeRank, "node-rank", 0, "this machine's index in [0, --nnodes)")
@@ -120,11 +122,19 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		// original, and a run moved or named from another directory would not be found).
 		cfg.Train.OutputDir = c.resume
 	}
+	if c.overwrite && c.resume != "" {
+		return usageError{fmt.Errorf("--overwrite and --resume: choose one (--overwrite starts the run again, --resume continues it)")}
+	}
 	ctx, stop, received := signalContext()
 	defer stop()
 	env, isRank, err := dist.FromEnv()
 	if err != nil {
 		return err
+	}
+	if c.overwrite && !isRank { // once, by the launcher or the single process
+		if err := train.ClearRun(cfg.Train.OutputDir); err != nil {
+			return err
+		}
 	}
 	if !isRank && (c.launch.NProc > 1 || c.launch.NNodes > 1) {
 		// The launcher: its processes read their place from the environment.

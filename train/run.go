@@ -88,6 +88,17 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	backend.SetThreads(threads)
 	backend.ManualSeed(int64(cfg.Train.Seed))
 	dir := cfg.Train.OutputDir
+	if lead {
+		if !resume && holdsRun(dir) {
+			return nil, fmt.Errorf("%w: %s has metrics or checkpoints; continue it with `lowrank train --resume %s`, train it again from scratch with --overwrite, or set train.output_dir to a new folder",
+				ErrRunExists, dir, dir)
+		}
+		unlock, err := lockRun(dir, log)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	last := filepath.Join(dir, "checkpoints", "last")
 	st := trainerState{Phase: phaseLowRank}
 	if cfg.LowRank.Schedule != "none" {

@@ -1,0 +1,86 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/data"
+)
+
+// One process owns a run folder at a time; a lock left by a process that is gone is taken over.
+func TestRunFolderLock(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	dir := filepath.Join(t.TempDir(), "run")
+	unlock, err := lockRun(dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockRun(dir, log); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("in use by process %d", os.Getpid())) {
+		t.Fatalf("second lock: %v, want one naming this process", err)
+	}
+	unlock()
+	// A lock from a process that has exited.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	os.WriteFile(filepath.Join(dir, ".lock"), []byte(fmt.Sprintf("%d %s\n", dead.Process.Pid, host)), 0o644)
+	unlock, err = lockRun(dir, log)
+	if err != nil {
+		t.Fatalf("a stale lock was not taken over: %v", err)
+	}
+	unlock()
+	if _, err := os.Stat(filepath.Join(dir, ".lock")); !os.IsNotExist(err) {
+		t.Errorf("the lock outlived its release: %v", err)
+	}
+	// A lock held on another machine cannot be checked: refused.
+	os.WriteFile(filepath.Join(dir, ".lock"), []byte("1 another-host\n"), 0o644)
+	if _, err := lockRun(dir, log); err == nil || !strings.Contains(err.Error(), "another-host") {
+		t.Errorf("a lock from another host: %v", err)
+	}
+}
+
+// A fresh run into a folder holding one is refused with the ways out; ClearRun empties it.
+func TestFreshRunIntoExistingFolder(t *testing.T) {
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg, err := config.Load(config.Source{Name: "lock.yaml", Text: []byte("data: {limit: 256, test_limit: 256}\ntrain: {epochs: 1, output_dir: " + dir + "}\n")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if _, err := Run(t.Context(), cfg, log, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	_, err = Run(t.Context(), cfg, log, false, nil)
+	if !errors.Is(err, ErrRunExists) || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Fatalf("second fresh run: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl")); string(after) != string(before) {
+		t.Errorf("the refused run changed the metrics")
+	}
+	if err := ClearRun(dir); err != nil {
+		t.Fatal(err)
+	}
+	if holdsRun(dir) {
+		t.Fatal("ClearRun left the run")
+	}
+	if _, err := Run(t.Context(), cfg, log, false, nil); err != nil {
+		t.Fatalf("after ClearRun: %v", err)
+	}
+}
