@@ -162,7 +162,37 @@ func TestSummaryOfAutoRanks(t *testing.T) {
 	}
 }
 
-// --threads reaches libtorch on the thread that runs the command.
+// eval and merge rebuild the model a run ended with: the ranks its automatic schedule chose
+// (they built the ratio rule's model and failed with "fc1.linear.0.weight has shape [46 3136] in
+// the file, [102 3136] in the model"), and a warm-up's dense checkpoint loads dense.
+func TestEvalAndMergeUseTheRunsRanks(t *testing.T) {
+	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	logrus.SetOutput(io.Discard)
+	defer logrus.SetOutput(os.Stderr)
+	dir := filepath.Join(t.TempDir(), "auto")
+	if out, err := execute(t, "train", "-c", "fashionmnist-cnn-lowrank-auto", "--set", "train.output_dir="+dir, "--set", "train.epochs=2",
+		"--set", "lowrank.auto_window=2", "--set", "lowrank.auto_min_epochs=1", "--set", "lowrank.auto_max_epochs=1",
+		"--set", "data.limit=512", "--set", "data.test_limit=256"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, c := range []string{"fashionmnist-cnn-lowrank-auto", filepath.Join(dir, "config.json")} {
+		out, err := execute(t, "eval", "-c", c, "--checkpoint", dir, "--set", "data.test_limit=256")
+		if err != nil || !strings.Contains(out, "accuracy") {
+			t.Errorf("eval -c %s: %v\n%s", c, err, out)
+		}
+	}
+	merged := filepath.Join(t.TempDir(), "dense.pt")
+	out, err := execute(t, "merge", "-c", "fashionmnist-cnn-lowrank-auto", "--from", filepath.Join(dir, "checkpoints", "last", "model.pt"), "--out", merged)
+	if err != nil {
+		t.Fatalf("merge: %v\n%s", err, out)
+	}
+	if out, err := execute(t, "eval", "-c", "fashionmnist-cnn-original", "--checkpoint", merged, "--set", "data.test_limit=256"); err != nil {
+		t.Errorf("eval of the merged model: %v\n%s", err, out)
+	}
+}
+
 // --resume DIR continues the run in DIR: resuming a copy of a run folder, from another working
 // directory, extends the copy and leaves the original alone (it used to write into the
 // original's output_dir, and to find no checkpoint from elsewhere).
@@ -200,6 +230,7 @@ func TestResumeUsesTheNamedFolder(t *testing.T) {
 	}
 }
 
+// --threads reaches libtorch on the thread that runs the command.
 func TestDoctorThreadsFlag(t *testing.T) {
 	out, err := execute(t, "doctor", "--threads", "1")
 	if err != nil || !strings.Contains(out, "intra-op threads:  1 ") {

@@ -11,6 +11,7 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/models"
+	"github.com/lowrank-dev/lowrank/train"
 )
 
 // convert runs `lowrank decompose` (dense → low-rank) and `lowrank merge` (low-rank → dense).
@@ -48,7 +49,24 @@ func (c *convert) run(cmd *cobra.Command) error {
 	defer backend.LockThread()()
 	backend.SetThreads(cfg.Train.Threads)
 	lvs, dvs := nn.NewVarStore(gotch.CPU), nn.NewVarStore(gotch.CPU)
-	low, err := cfg.Build(lvs.Root(), "low_rank")
+	// Merging a run's checkpoint: the ranks its automatic schedule chose shape the low-rank model.
+	var ranks map[string]int64
+	if c.merge {
+		method, r, err := train.CheckpointModel(c.from)
+		if err != nil {
+			return err
+		}
+		if method == "original" {
+			return fmt.Errorf("%s holds the dense model of a warm-up phase: there is nothing to merge (it loads as %s original)", c.from, cfg.Model.Name)
+		}
+		ranks = r
+	}
+	var low models.Model
+	if ranks != nil {
+		low, err = cfg.BuildRanks(lvs.Root(), ranks)
+	} else {
+		low, err = cfg.Build(lvs.Root(), "low_rank")
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/models"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -61,7 +62,18 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	defer backend.LockThread()()
 	backend.SetThreads(cfg.Train.Threads)
 	vs := nn.NewVarStore(device)
-	model, err := cfg.Build(vs.Root(), "")
+	// A run's checkpoint says which model it holds (a warm-up's dense phase, an automatic
+	// schedule's ranks); the config alone would build the rank rule's model.
+	method, ranks, err := train.CheckpointModel(path)
+	if err != nil {
+		return err
+	}
+	var model models.Model
+	if ranks != nil {
+		model, err = cfg.BuildRanks(vs.Root(), ranks)
+	} else {
+		model, err = cfg.Build(vs.Root(), method)
+	}
 	if err != nil {
 		return err
 	}

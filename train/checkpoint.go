@@ -147,3 +147,25 @@ func ChosenRanks(dir string) (map[string]int64, error) {
 	}
 	return st.Ranks, nil
 }
+
+// CheckpointModel says which model the state dict at modelPath holds, from the trainer.json a
+// run writes beside it: method "original" for a checkpoint of a warm-up's dense phase, and the
+// per-layer ranks an automatic schedule chose (nil for the rank rule's). Without a trainer.json
+// (a state dict from elsewhere) method is "" and ranks nil: the config's model.
+func CheckpointModel(modelPath string) (method string, ranks map[string]int64, err error) {
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), "trainer.json"))
+	if os.IsNotExist(err) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var st trainerState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", filepath.Join(filepath.Dir(modelPath), "trainer.json"), err)
+	}
+	if st.Phase == phaseDense {
+		return "original", nil, nil
+	}
+	return "low_rank", st.Ranks, nil
+}
