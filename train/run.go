@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,7 +134,11 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), append(resolved, '\n')); err != nil {
 			return nil, err
 		}
-		if mw, err = newMetricsWriter(dir, resume); err != nil {
+		var history []EpochMetrics
+		if resume {
+			history = st.Progress.History
+		}
+		if mw, err = newMetricsWriter(dir, history); err != nil {
 			return nil, err
 		}
 		defer mw.Close()
@@ -333,26 +338,51 @@ type metricsWriter struct{ jsonl, csv *os.File }
 
 var csvHeader = "epoch,lr,train_loss,train_metric,test_loss,test_metric,epoch_seconds,samples_per_sec\n"
 
-func newMetricsWriter(dir string, resume bool) (*metricsWriter, error) {
-	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if resume {
-		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	j, err := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), flags, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	c, err := os.OpenFile(filepath.Join(dir, "metrics.csv"), flags, 0o644)
-	if err != nil {
-		j.Close()
-		return nil, err
-	}
-	if info, err := c.Stat(); err == nil && info.Size() == 0 {
-		if _, err := c.WriteString(csvHeader); err != nil {
+func newMetricsWriter(dir string, history []EpochMetrics) (*metricsWriter, error) {
+	// The files are rewritten from the checkpoint's history first: an epoch whose metrics were
+	// written but whose checkpoint was not (a failed or interrupted save) is trained again on
+	// resume, and its row must not appear twice.
+	w := &metricsWriter{}
+	var jsonl, csv bytes.Buffer
+	csv.WriteString(csvHeader)
+	for _, m := range history {
+		if err := writeMetrics(&jsonl, &csv, m); err != nil {
 			return nil, err
 		}
 	}
-	return &metricsWriter{jsonl: j, csv: c}, nil
+	for _, f := range []struct {
+		name string
+		raw  []byte
+		into **os.File
+	}{{"metrics.jsonl", jsonl.Bytes(), &w.jsonl}, {"metrics.csv", csv.Bytes(), &w.csv}} {
+		path := filepath.Join(dir, f.name)
+		if err := checkpoint.WriteFileAtomic(path, f.raw); err != nil {
+			w.Close()
+			return nil, err
+		}
+		h, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		*f.into = h
+	}
+	return w, nil
+}
+
+// writeMetrics appends m as a JSON line to jsonl and a row to csv.
+func writeMetrics(jsonl, csv io.Writer, m EpochMetrics) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if _, err := jsonl.Write(append(raw, '\n')); err != nil {
+		return err
+	}
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
+	_, err = fmt.Fprintf(csv, "%d,%s,%s,%s,%s,%s,%s,%s\n", m.Epoch, f(m.LR), f(m.TrainLoss), f(m.TrainMetric),
+		f(m.TestLoss), f(m.TestMetric), f(m.Seconds), f(m.SamplesPerSec))
+	return err
 }
 
 // Write records m (nothing on ranks other than 0, which have no writer).
@@ -360,17 +390,7 @@ func (w *metricsWriter) Write(m EpochMetrics) error {
 	if w == nil {
 		return nil
 	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if _, err := w.jsonl.Write(append(raw, '\n')); err != nil {
-		return err
-	}
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
-	_, err = fmt.Fprintf(w.csv, "%d,%s,%s,%s,%s,%s,%s,%s\n", m.Epoch, f(m.LR), f(m.TrainLoss), f(m.TrainMetric),
-		f(m.TestLoss), f(m.TestMetric), f(m.Seconds), f(m.SamplesPerSec))
-	return err
+	return writeMetrics(w.jsonl, w.csv, m)
 }
 
 func (w *metricsWriter) Close() {

@@ -66,6 +66,12 @@ func lockRun(dir string, log logrus.FieldLogger) (func(), error) {
 				os.Remove(path)
 				return nil, werr
 			}
+			// Temporary files of atomic writes that a killed process left (.config.json.tmpNNN):
+			// the folder is ours now, so nobody is writing them.
+			stale, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+			for _, f := range stale {
+				os.Remove(f)
+			}
 			return func() { os.Remove(path) }, nil
 		}
 		if !os.IsExist(err) {

@@ -84,3 +84,45 @@ func TestFreshRunIntoExistingFolder(t *testing.T) {
 		t.Fatalf("after ClearRun: %v", err)
 	}
 }
+
+// Resuming rewrites the metrics from the checkpoint's history: an epoch whose row was written
+// but whose checkpoint was not (a failed save) is not recorded twice when it is trained again,
+// and temporary files a killed process left are removed.
+func TestResumeRewritesMetricsFromTheCheckpoint(t *testing.T) {
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg, err := config.Load(config.Source{Name: "m.yaml", Text: []byte("data: {limit: 256, test_limit: 256}\ntrain: {epochs: 1, output_dir: " + dir + "}\n")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	if _, err := Run(t.Context(), cfg, log, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Epoch 2's row, as if its checkpoint had then failed to be written.
+	f, _ := os.OpenFile(filepath.Join(dir, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0o644)
+	f.WriteString(`{"epoch":2,"lr":0.01,"train_loss":9,"train_metric":0,"test_loss":9,"test_metric":0,"epoch_seconds":1,"samples_per_sec":1}` + "\n")
+	f.Close()
+	os.WriteFile(filepath.Join(dir, ".config.json.tmp123"), []byte("{"), 0o600)
+	cfg.Train.Epochs = 2
+	if _, err := Run(t.Context(), cfg, log, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := ReadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Epoch != 1 || hist[1].Epoch != 2 || hist[1].TrainLoss == 9 {
+		t.Errorf("metrics after resuming: %+v", hist)
+	}
+	csv, _ := os.ReadFile(filepath.Join(dir, "metrics.csv"))
+	if n := strings.Count(string(csv), "\n"); n != 3 {
+		t.Errorf("metrics.csv has %d lines, want a header and 2 rows:\n%s", n, csv)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".config.json.tmp123")); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+}
