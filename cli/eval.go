@@ -59,6 +59,9 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckData(splits); err != nil {
+		return err
+	}
 	defer backend.LockThread()()
 	backend.SetThreads(cfg.Train.Threads)
 	vs := nn.NewVarStore(device)

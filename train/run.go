@@ -84,6 +84,9 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.CheckData(splits); err != nil {
+		return nil, err
+	}
 	defer backend.LockThread()()
 	// After locking: the intra-op thread count is an OpenMP setting of the calling OS thread.
 	backend.SetThreads(threads)

@@ -126,3 +126,33 @@ func TestResumeRewritesMetricsFromTheCheckpoint(t *testing.T) {
 		t.Errorf("the stale temporary file is still there: %v", err)
 	}
 }
+
+// Images of another size than the model's are refused before training, naming both shapes
+// (they failed at step 0 with a libtorch backtrace).
+func TestImageSizeCheckedBeforeTraining(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, dims []int, n int) {
+		raw := []byte{0, 0, 8, byte(len(dims))}
+		for _, d := range dims {
+			raw = append(raw, byte(d>>24), byte(d>>16), byte(d>>8), byte(d))
+		}
+		raw = append(raw, make([]byte, n)...)
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, split := range []string{"train", "t10k"} {
+		write(split+"-images-idx3-ubyte", []int{4, 32, 32}, 4*32*32)
+		write(split+"-labels-idx1-ubyte", []int{4}, 4)
+	}
+	cfg, err := config.Load(config.Source{Name: "size.yaml", Text: []byte("model: {name: cnn}\ndata: {dir: " + dir + "}\ntrain: {epochs: 1, output_dir: " + filepath.Join(dir, "run") + "}\n")}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	_, err = Run(t.Context(), cfg, log, false, nil)
+	if err == nil || !strings.Contains(err.Error(), "are 1×32×32") || !strings.Contains(err.Error(), "built for 1×28×28") {
+		t.Fatalf("err = %v, want one naming both image shapes", err)
+	}
+}
