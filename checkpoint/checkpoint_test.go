@@ -1,7 +1,10 @@
 package checkpoint_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -336,5 +339,60 @@ func TestWriteFileAtomicMode(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("%d files in the folder, want 1", len(ents))
+	}
+}
+
+// A small file that inflates to far more than its model is refused before it is inflated: a
+// 32 MiB storage of zeros deflated to about 32 KB, against the limit of a 1,000-parameter model
+// (it was read whole, and a 2 GiB claim ended in "C malloc failed").
+func TestLoadLimitRefusesInflatedStorages(t *testing.T) {
+	dir := t.TempDir()
+	big, err := ts.Zeros([]int64{8 << 20}, gotch.Float, gotch.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := filepath.Join(dir, "stored.pt")
+	if err := checkpoint.Save(stored, map[string]*ts.Tensor{"w": big}); err != nil {
+		t.Fatal(err)
+	}
+	big.MustDrop()
+	// Re-pack every entry deflated.
+	zr, err := zip.OpenReader(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Deflate})
+		io.Copy(w, rc)
+		rc.Close()
+	}
+	zw.Close()
+	deflated := filepath.Join(dir, "deflated.pt")
+	os.WriteFile(deflated, buf.Bytes(), 0o644)
+	if buf.Len() > 1<<20 {
+		t.Fatalf("the deflated file is %d bytes", buf.Len())
+	}
+	small, _ := ts.Zeros([]int64{1000}, gotch.Float, gotch.CPU)
+	defer small.MustDrop()
+	limit := checkpoint.LimitFor(map[string]*ts.Tensor{"w": small})
+	t.Setenv("LOWRANK_CHECKPOINT_LIMIT_MB", "")
+	if _, err := checkpoint.LoadLimit(deflated, 1<<20); err == nil || !strings.Contains(err.Error(), "this load may allocate") {
+		t.Errorf("1 MiB limit: err = %v", err)
+	}
+	if limit != 4*4000+64<<20 {
+		t.Errorf("LimitFor = %d", limit)
+	}
+	got, err := checkpoint.LoadLimit(deflated, limit) // 64 MiB + 16 KB: it fits
+	if err != nil || got["w"].Numel() != 8<<20 {
+		t.Fatalf("within the limit: %v", err)
+	}
+	checkpoint.Drop(got)
+	t.Setenv("LOWRANK_CHECKPOINT_LIMIT_MB", "16")
+	if checkpoint.LimitFor(nil) != 16<<20 {
+		t.Errorf("LOWRANK_CHECKPOINT_LIMIT_MB ignored")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch"
@@ -21,6 +22,27 @@ import (
 
 // maxStorageBytes bounds one storage entry read from a file (8 GiB).
 const maxStorageBytes = 8 << 30
+
+// DefaultLimit bounds the tensor bytes one file may make Load allocate when the caller names
+// no model to size it by (LimitFor).
+const DefaultLimit = 8 << 30
+
+// LimitFor is what a checkpoint for a model whose variables are vars may allocate: 4× their
+// bytes (a model, or an optimizer state of up to three buffers per parameter and a margin) plus
+// 64 MiB, so that a small file claiming huge storages (a deflated stream of zeros) is refused
+// before it is inflated. LOWRANK_CHECKPOINT_LIMIT_MB overrides it.
+func LimitFor(vars map[string]*ts.Tensor) int64 {
+	if v := os.Getenv("LOWRANK_CHECKPOINT_LIMIT_MB"); v != "" {
+		if mb, err := strconv.ParseInt(v, 10, 64); err == nil && mb > 0 && mb < 1<<43 {
+			return mb << 20
+		}
+	}
+	var n int64
+	for _, t := range vars {
+		n += int64(t.Numel()) * int64(t.DType().Size())
+	}
+	return 4*n + 64<<20
+}
 
 // Load reads a torch.save state dict (a dict or OrderedDict of tensors, nested dicts flattened
 // with dots; _metadata and non-tensor entries skipped) into CPU tensors, each contiguous and
@@ -36,6 +58,20 @@ func Load(path string) (out map[string]*ts.Tensor, err error) {
 // reference's ResNet and Transformer do, once per name). aliases maps every such key to the
 // group's first key in sorted order.
 func LoadAliased(path string) (out map[string]*ts.Tensor, aliases map[string]string, err error) {
+	return LoadAliasedLimit(path, DefaultLimit)
+}
+
+// LoadLimit is Load with a bound on the bytes of tensor data the file may make it allocate
+// (LimitFor sizes it for a model).
+func LoadLimit(path string, limit int64) (map[string]*ts.Tensor, error) {
+	out, _, err := LoadAliasedLimit(path, limit)
+	return out, err
+}
+
+// LoadAliasedLimit is LoadAliased with a bound on the bytes of tensor data the file may make it
+// allocate: every storage's size is checked against what is left of it before the storage is
+// read.
+func LoadAliasedLimit(path string, limit int64) (out map[string]*ts.Tensor, aliases map[string]string, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
@@ -47,15 +83,15 @@ func LoadAliased(path string) (out map[string]*ts.Tensor, aliases map[string]str
 			out, aliases, err = nil, nil, fmt.Errorf("checkpoint %s: unreadable (%v)", path, r)
 		}
 	}()
-	out, aliases, err = load(raw)
+	out, aliases, err = load(raw, limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return out, aliases, nil
 }
 
-func load(raw []byte) (map[string]*ts.Tensor, map[string]string, error) {
-	out, refs, err := loadRefs(raw)
+func load(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]string, error) {
+	out, refs, err := loadRefs(raw, limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,7 +114,7 @@ func load(raw []byte) (map[string]*ts.Tensor, map[string]string, error) {
 	return out, aliases, nil
 }
 
-func loadRefs(raw []byte) (map[string]*ts.Tensor, map[string]tensorRef, error) {
+func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensorRef, error) {
 	if len(raw) >= 2 && raw[0] == opProto {
 		return nil, nil, errors.New("legacy (non-zip) torch.save format; re-save it with a PyTorch ≥ 1.6 torch.save, which writes zip files")
 	}
@@ -138,10 +174,16 @@ func loadRefs(raw []byte) (map[string]*ts.Tensor, map[string]tensorRef, error) {
 			if !ok {
 				return fail(fmt.Errorf("tensor %s: storage %s is missing (truncated file?)", n, r.storage.key))
 			}
-			if data, err = readEntry(f, maxStorageBytes); err != nil {
+			if left := uint64(max(limit, 0)); f.UncompressedSize64 > left {
+				return fail(fmt.Errorf("tensor %s: storage %s holds %d bytes, over the %d left of the %d this load may allocate "+
+					"(4× the model's size; a file claiming far more than its model is corrupt; LOWRANK_CHECKPOINT_LIMIT_MB raises the limit)",
+					n, r.storage.key, f.UncompressedSize64, left, limitTotal(limit, storages)))
+			}
+			if data, err = readEntry(f, min(maxStorageBytes, uint64(limit))); err != nil {
 				return fail(fmt.Errorf("tensor %s: storage %s: %w", n, r.storage.key, err))
 			}
 			storages[r.storage.key] = data
+			limit -= int64(len(data))
 		}
 		t, err := r.materialize(data)
 		if err != nil {
@@ -150,6 +192,14 @@ func loadRefs(raw []byte) (map[string]*ts.Tensor, map[string]tensorRef, error) {
 		out[n] = t
 	}
 	return out, refs, nil
+}
+
+// limitTotal is the limit a load started with, from what is left and what it read.
+func limitTotal(left int64, read map[string][]byte) int64 {
+	for _, d := range read {
+		left += int64(len(d))
+	}
+	return left
 }
 
 func readEntry(f *zip.File, limit uint64) ([]byte, error) {

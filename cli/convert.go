@@ -73,7 +73,11 @@ func (c *convert) run(cmd *cobra.Command) error {
 	if _, err := cfg.Build(dvs.Root(), "original"); err != nil {
 		return err
 	}
-	in, aliases, err := checkpoint.LoadAliased(c.from)
+	into := dvs // the file holds the dense model to decompose, or the factors to merge
+	if c.merge {
+		into = lvs
+	}
+	in, aliases, err := checkpoint.LoadAliasedLimit(c.from, checkpoint.LimitFor(into.NamedVariables()))
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	weights, aliases, err := checkpoint.LoadAliased(path)
+	weights, aliases, err := checkpoint.LoadAliasedLimit(path, checkpoint.LimitFor(vs.NamedVariables()))
 	if err != nil {
 		return err
 	}

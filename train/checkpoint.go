@@ -122,12 +122,13 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 	if err != nil {
 		return nil, err
 	}
-	weights, err := checkpoint.Load(filepath.Join(dir, "model.pt"))
+	limit := checkpoint.LimitFor(vs.NamedVariables())
+	weights, err := checkpoint.LoadLimit(filepath.Join(dir, "model.pt"), limit)
 	if err != nil {
 		return nil, err
 	}
 	defer checkpoint.Drop(weights)
-	optState, err := checkpoint.Load(filepath.Join(dir, "optimizer.pt"))
+	optState, err := checkpoint.LoadLimit(filepath.Join(dir, "optimizer.pt"), limit)
 	if err != nil {
 		return nil, err
 	}
