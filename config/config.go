@@ -105,6 +105,11 @@ type Data struct {
 	Dataset string `mapstructure:"dataset" json:"dataset"` // mnist, fashion-mnist, cifar10, cifar100, shakespeare, wikitext2
 	Dir     string `mapstructure:"dir" json:"dir"`         // default per dataset; env LOWRANK_DATA_DIR
 	Limit   int    `mapstructure:"limit" json:"limit"`     // train on the first N examples (0: all)
+	// ValSplit holds out this fraction of the training examples (chosen from train.seed alone)
+	// as a validation set: the "best" checkpoint is the best on it. 0 (default) trains on the
+	// whole training set, as the reference, and keeps no "best" checkpoint: test metrics are
+	// reported, never used to select.
+	ValSplit float64 `mapstructure:"val_split" json:"val_split"`
 	// TestLimit evaluates on the first N test examples (0: all).
 	TestLimit int `mapstructure:"test_limit" json:"test_limit"`
 	// Stride spaces Shakespeare's 80-character windows (1: every window, as the reference;
@@ -248,6 +253,9 @@ func (d Data) Validate() []string {
 	}
 	if d.TestLimit < 0 {
 		p = append(p, fmt.Sprintf("data.test_limit: %d is negative", d.TestLimit))
+	}
+	if d.ValSplit < 0 || d.ValSplit >= 1 {
+		p = append(p, fmt.Sprintf("data.val_split: %g is outside [0, 1) (a fraction of the training set, e.g. 0.1)", d.ValSplit))
 	}
 	if d.Stride < 0 {
 		p = append(p, fmt.Sprintf("data.stride: %d is negative", d.Stride))

@@ -41,8 +41,11 @@ type Options struct {
 	Log         logrus.FieldLogger
 	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(EpochMetrics) error
+	// Val, when set, is evaluated with the test set; "best" is the best epoch on it. Without it
+	// there is no "best": the test set reports, it never selects.
+	Val data.Source
 	// Checkpoint, when set, is called after every epoch with kind "last" (and again with "best"
-	// when the test metric improved), and with "last" when ctx is cancelled, after the step in
+	// when the validation metric improved), and with "last" when ctx is cancelled, after the step in
 	// progress. optState is the optimizer's state (its own tensors).
 	Checkpoint func(kind string, p Progress, optState map[string]*ts.Tensor) error
 	// Resume continues a run from a checkpoint's progress and optimizer state.
@@ -126,12 +129,15 @@ func (o Options) withDefaults() Options {
 // EpochMetrics are one epoch's results. Metric is accuracy, or perplexity with
 // Options.Perplexity; test values are NaN in epochs without evaluation.
 type EpochMetrics struct {
-	Epoch         int     `json:"epoch"`
-	LR            float64 `json:"lr"`
-	TrainLoss     float64 `json:"train_loss"`
-	TrainMetric   float64 `json:"train_metric"`
-	TestLoss      float64 `json:"test_loss"`
-	TestMetric    float64 `json:"test_metric"`
+	Epoch       int     `json:"epoch"`
+	LR          float64 `json:"lr"`
+	TrainLoss   float64 `json:"train_loss"`
+	TrainMetric float64 `json:"train_metric"`
+	TestLoss    float64 `json:"test_loss"`
+	TestMetric  float64 `json:"test_metric"`
+	// Validation loss and metric (Options.Val), NaN without a validation set or evaluation.
+	ValLoss       float64 `json:"val_loss"`
+	ValMetric     float64 `json:"val_metric"`
 	Seconds       float64 `json:"epoch_seconds"`
 	SamplesPerSec float64 `json:"samples_per_sec"`
 	// Distributed runs: processes, gradient bytes all-reduced per step, and the seconds per
@@ -268,7 +274,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 			return p.History, err
 		}
 		m := EpochMetrics{Epoch: epoch, LR: lr, TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
-			TestLoss: math.NaN(), TestMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
+			TestLoss: math.NaN(), TestMetric: math.NaN(), ValLoss: math.NaN(), ValMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
 		fields := logrus.Fields{}
 		if red != nil {
 			m.Processes, m.AllReduceBytes = world, red.Bytes
@@ -286,17 +292,23 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 				return p.History, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
 			}
 			m.TestLoss, m.TestMetric = test.meanLoss(), test.metric(o.Perplexity)
+			if o.Val != nil {
+				val, err := evaluateShard(model, vs, o.Val, o, rank, world)
+				if err != nil {
+					return p.History, fmt.Errorf("epoch %d validation: %w", epoch, err)
+				}
+				m.ValLoss, m.ValMetric = val.meanLoss(), val.metric(o.Perplexity)
+				fields["val_loss"], fields["val_"+metricName(o.Perplexity)] = round(m.ValLoss), round(m.ValMetric)
+			}
 		}
-		name := "acc"
-		if o.Perplexity {
-			name = "ppl"
-		}
+		name := metricName(o.Perplexity)
 		o.Log.WithFields(fields).WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
 			"test_loss": round(m.TestLoss), "test_" + name: round(m.TestMetric), "seconds": round(secs),
 			"samples_per_s": int(m.SamplesPerSec)}).Info("epoch done")
 		p.Epoch, p.Step, p.Partial = epoch, 0, Totals{}
 		p.History = append(p.History, m)
-		improved := !math.IsNaN(m.TestMetric) && ((o.Perplexity && m.TestMetric < p.Best) || (!o.Perplexity && m.TestMetric > p.Best))
+		// "best" is selected on validation, never on the test set it would then report.
+		improved := !math.IsNaN(m.ValMetric) && ((o.Perplexity && m.ValMetric < p.Best) || (!o.Perplexity && m.ValMetric > p.Best))
 		if improved {
 			p.Best, p.BestEpoch = m.TestMetric, epoch
 		}
@@ -318,6 +330,14 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 }
 
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// metricName is the metric's short name in logs.
+func metricName(perplexity bool) string {
+	if perplexity {
+		return "ppl"
+	}
+	return "acc"
+}
 
 type stepStats struct {
 	loss             float64

@@ -13,6 +13,8 @@ type epochJSON struct {
 	TrainMetric   float64  `json:"train_metric"`
 	TestLoss      *float64 `json:"test_loss"`
 	TestMetric    *float64 `json:"test_metric"`
+	ValLoss       *float64 `json:"val_loss,omitempty"`
+	ValMetric     *float64 `json:"val_metric,omitempty"`
 	Seconds       float64  `json:"epoch_seconds"`
 	SamplesPerSec float64  `json:"samples_per_sec"`
 	Processes     int      `json:"processes,omitempty"`
@@ -28,8 +30,8 @@ func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 		}
 		return &x
 	}
-	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric), m.Seconds, m.SamplesPerSec,
-		m.Processes, m.AllReduceBytes, m.AllReduceSecond})
+	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric),
+		opt(m.ValLoss), opt(m.ValMetric), m.Seconds, m.SamplesPerSec, m.Processes, m.AllReduceBytes, m.AllReduceSecond})
 }
 
 // UnmarshalJSON reads null test values as NaN.
@@ -44,7 +46,8 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*m = EpochMetrics{j.Epoch, j.LR, j.TrainLoss, j.TrainMetric, val(j.TestLoss), val(j.TestMetric), j.Seconds, j.SamplesPerSec,
-		j.Processes, j.AllReduceB, j.AllReduceS}
+	*m = EpochMetrics{Epoch: j.Epoch, LR: j.LR, TrainLoss: j.TrainLoss, TrainMetric: j.TrainMetric, TestLoss: val(j.TestLoss),
+		TestMetric: val(j.TestMetric), ValLoss: val(j.ValLoss), ValMetric: val(j.ValMetric), Seconds: j.Seconds,
+		SamplesPerSec: j.SamplesPerSec, Processes: j.Processes, AllReduceBytes: j.AllReduceB, AllReduceSecond: j.AllReduceS}
 	return nil
 }

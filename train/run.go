@@ -87,6 +87,12 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err := cfg.CheckData(splits); err != nil {
 		return nil, err
 	}
+	var val data.Source
+	if cfg.Data.ValSplit > 0 {
+		if splits.Train, val, err = data.HoldOut(splits.Train, cfg.Data.ValSplit, cfg.Train.Seed); err != nil {
+			return nil, err
+		}
+	}
 	defer backend.LockThread()()
 	// After locking: the intra-op thread count is an OpenMP setting of the calling OS thread.
 	backend.SetThreads(threads)
@@ -149,7 +155,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
 		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
-		Perplexity: cfg.Metric() == "perplexity", ChannelsLast: cfg.ChannelsLast(),
+		Perplexity: cfg.Metric() == "perplexity", ChannelsLast: cfg.ChannelsLast(), Val: val,
 		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
@@ -339,7 +345,7 @@ func historyOf(r *Resume) []EpochMetrics {
 // appending when a run resumes.
 type metricsWriter struct{ jsonl, csv *os.File }
 
-var csvHeader = "epoch,lr,train_loss,train_metric,test_loss,test_metric,epoch_seconds,samples_per_sec\n"
+var csvHeader = "epoch,lr,train_loss,train_metric,test_loss,test_metric,epoch_seconds,samples_per_sec,val_loss,val_metric\n"
 
 func newMetricsWriter(dir string, history []EpochMetrics) (*metricsWriter, error) {
 	// The files are rewritten from the checkpoint's history first: an epoch whose metrics were
@@ -383,8 +389,8 @@ func writeMetrics(jsonl, csv io.Writer, m EpochMetrics) error {
 		return err
 	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
-	_, err = fmt.Fprintf(csv, "%d,%s,%s,%s,%s,%s,%s,%s\n", m.Epoch, f(m.LR), f(m.TrainLoss), f(m.TrainMetric),
-		f(m.TestLoss), f(m.TestMetric), f(m.Seconds), f(m.SamplesPerSec))
+	_, err = fmt.Fprintf(csv, "%d,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", m.Epoch, f(m.LR), f(m.TrainLoss), f(m.TrainMetric),
+		f(m.TestLoss), f(m.TestMetric), f(m.Seconds), f(m.SamplesPerSec), f(m.ValLoss), f(m.ValMetric))
 	return err
 }
 

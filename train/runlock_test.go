@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,5 +155,69 @@ func TestImageSizeCheckedBeforeTraining(t *testing.T) {
 	_, err = Run(t.Context(), cfg, log, false, nil)
 	if err == nil || !strings.Contains(err.Error(), "are 1×32×32") || !strings.Contains(err.Error(), "built for 1×28×28") {
 		t.Fatalf("err = %v, want one naming both image shapes", err)
+	}
+}
+
+// data.val_split holds out a fixed part of the training set (the same for a seed), "best" is
+// chosen on it, and without it there is no "best" (it was chosen on the test set it reports).
+func TestValidationSplitSelectsBest(t *testing.T) {
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST not installed")
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	for _, tc := range []struct {
+		split    float64
+		wantBest bool
+	}{{0, false}, {0.25, true}} {
+		dir := filepath.Join(t.TempDir(), "run")
+		cfg, err := config.Load(config.Source{Name: "v.yaml", Text: []byte(fmt.Sprintf(
+			"data: {limit: 400, test_limit: 200, val_split: %g}\ntrain: {epochs: 2, output_dir: %s}\n", tc.split, dir))}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(t.Context(), cfg, log, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = os.Stat(filepath.Join(dir, "checkpoints", "best", "model.pt"))
+		if (err == nil) != tc.wantBest {
+			t.Errorf("val_split %g: best checkpoint exists = %v, want %v", tc.split, err == nil, tc.wantBest)
+		}
+		last := res.History[len(res.History)-1]
+		if hasVal := !math.IsNaN(last.ValMetric); hasVal != tc.wantBest {
+			t.Errorf("val_split %g: validation metric %v", tc.split, last.ValMetric)
+		}
+		st, err := readTrainerState(filepath.Join(dir, "checkpoints", "last"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.wantBest {
+			best := res.History[st.Progress.BestEpoch-1].ValMetric
+			for _, m := range res.History {
+				if m.ValMetric > best {
+					t.Errorf("best epoch %d (validation %g) is not the best on validation: epoch %d has %g", st.Progress.BestEpoch, best, m.Epoch, m.ValMetric)
+				}
+			}
+		}
+	}
+	// The held-out examples depend on the seed alone, and the two parts cover the set once.
+	src := data.First(&data.Images{C: 1, H: 1, W: 1, Pixels: make([]byte, 100), Labels: make([]int64, 100)}, 0)
+	a1, v1, _ := data.HoldOut(src, 0.1, 7)
+	_, v2, _ := data.HoldOut(src, 0.1, 7)
+	_, v3, _ := data.HoldOut(src, 0.1, 8)
+	if a1.Len() != 90 || v1.Len() != 10 || fmt.Sprint(v1.(data.Subset).Index) != fmt.Sprint(v2.(data.Subset).Index) ||
+		fmt.Sprint(v1.(data.Subset).Index) == fmt.Sprint(v3.(data.Subset).Index) {
+		t.Errorf("hold-out: %d + %d, %v / %v / %v", a1.Len(), v1.Len(), v1, v2, v3)
+	}
+	seen := map[int]bool{}
+	for _, i := range append(append([]int{}, a1.(data.Subset).Index...), v1.(data.Subset).Index...) {
+		seen[i] = true
+	}
+	if len(seen) != 100 {
+		t.Errorf("the parts cover %d of 100 examples", len(seen))
+	}
+	if _, _, err := data.HoldOut(src, 0.001, 1); err == nil {
+		t.Error("an empty validation part must be refused")
 	}
 }
