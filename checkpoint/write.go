@@ -58,7 +58,9 @@ func tensorBytes(t *ts.Tensor) ([]byte, error) {
 }
 
 // Save writes tensors as a torch.save state dict at path, atomically: the file appears whole
-// (temporary file, fsync, rename) or not at all. Keys are written in sorted order.
+// (temporary file, fsync, rename) or not at all. Keys are written in sorted order. Keys that
+// hold the same *ts.Tensor share one storage, as torch.save writes a module registered under
+// two names.
 func Save(path string, tensors map[string]*ts.Tensor) error {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
@@ -76,18 +78,23 @@ func Save(path string, tensors map[string]*ts.Tensor) error {
 		data []byte
 	}
 	var blobs []blob
+	keys := map[*ts.Tensor]string{}
 	for i, n := range names {
 		t := tensors[n]
 		cls, _, err := storageClass(t.DType())
 		if err != nil {
 			return fmt.Errorf("checkpoint %s: tensor %s: %w", path, n, err)
 		}
-		data, err := tensorBytes(t)
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: tensor %s: %w", path, n, err)
+		key, shared := keys[t]
+		if !shared {
+			data, err := tensorBytes(t)
+			if err != nil {
+				return fmt.Errorf("checkpoint %s: tensor %s: %w", path, n, err)
+			}
+			key = strconv.Itoa(i)
+			keys[t] = key
+			blobs = append(blobs, blob{key, data})
 		}
-		key := strconv.Itoa(i)
-		blobs = append(blobs, blob{key, data})
 		size := t.MustSize()
 		p.unicode(n)
 		p.global("torch._utils", "_rebuild_tensor_v2")

@@ -32,6 +32,8 @@ type ResNet struct {
 	headBN *batchNorm
 	blocks []*resBlock
 	tail   *linear
+	// aliases: the reference's second names for submodules (compat reference, low-rank).
+	aliases map[string]string
 }
 
 type resBlock struct {
@@ -89,8 +91,45 @@ func NewResNet(p *nn.Path, depth int, cfg Config) (*ResNet, error) {
 	if m.tail, err = m.addLinear(p.Sub("tail"), in, cfg.classes(), 1, false, cfg.Rank, true); err != nil {
 		return nil, err
 	}
+	if cfg.Compat == Reference && cfg.Method == LowRank {
+		m.aliases = referenceAliases(blocks, cfg.HybridBlock, cfg.HybridLayer)
+	}
 	return m, nil
 }
+
+// referenceAliases are the second names the reference's HyperResNet gives its submodules with
+// decom_rule (block, layer): common holds head, the dense stages before block and the dense
+// residual blocks of stage block before layer; personalized holds the factorized blocks of
+// stage block, the later stages, and tail.
+func referenceAliases(blocks [4]int, block, layer int) map[string]string {
+	al := map[string]string{"common.0.": "head."}
+	c := 1
+	for i := 0; i < block && i < 4; i++ {
+		al["common."+strconv.Itoa(c)+"."] = "body." + strconv.Itoa(i) + "."
+		c++
+	}
+	pz := 0
+	if block >= 0 && block < 4 {
+		for j := 0; j < blocks[block]; j++ {
+			own := "body." + strconv.Itoa(block) + "." + strconv.Itoa(j) + "."
+			if j < layer {
+				al["common."+strconv.Itoa(c)+"."] = own
+				c++
+			} else {
+				al["personalized."+strconv.Itoa(pz)+"."] = own
+				pz++
+			}
+		}
+	}
+	for i := max(block+1, 0); i < 4; i++ {
+		al["personalized."+strconv.Itoa(pz)+"."] = "body." + strconv.Itoa(i) + "."
+		pz++
+	}
+	al["personalized."+strconv.Itoa(pz)+"."] = "tail."
+	return al
+}
+
+func (m *ResNet) aliasPrefixes() map[string]string { return m.aliases }
 
 func (m *ResNet) addBlock(p *nn.Path, in, planes, stride, size int64, factorize bool, cfg Config, track bool, momentum float64) (*resBlock, int64, error) {
 	blk := &resBlock{}

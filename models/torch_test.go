@@ -2,6 +2,9 @@ package models_test
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -9,6 +12,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/internal/torchref"
 	"github.com/lowrank-dev/lowrank/models"
 )
@@ -69,5 +73,47 @@ func TestMatchesPyTorch(t *testing.T) {
 			}
 			t.Logf("max |Go − PyTorch| = %.3g, outputs up to %.3g", diff, scale)
 		})
+	}
+}
+
+// With compat reference, a low-rank ResNet's checkpoint carries the reference's second names
+// (common.*, personalized.*) for the same storages, as torch.save of the reference's class
+// writes them: a module registered like it loads the file with strict=True (it refused the
+// file without them), and the file loads back here.
+func TestReferenceAliasesLoadStrictly(t *testing.T) {
+	torchref.Require(t)
+	defer backend.LockThread()()
+	backend.ManualSeed(2)
+	vs := nn.NewVarStore(gotch.CPU)
+	m, err := models.NewResNet(vs.Root(), 18, models.Config{Method: models.LowRank, Compat: models.Reference})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := models.WithAliases(m, vs.NamedVariables())
+	if len(vars) <= len(vs.NamedVariables()) || vars["personalized.5.weight"] != vars["tail.weight"] || vars["common.0.0.weight"] != vars["head.0.weight"] {
+		t.Fatalf("aliases missing: %d keys for %d variables", len(vars), len(vs.NamedVariables()))
+	}
+	path := filepath.Join(t.TempDir(), "model.pt")
+	if err := checkpoint.Save(path, vars); err != nil {
+		t.Fatal(err)
+	}
+	script := `
+import sys, torch
+sys.path.insert(0, "testdata")
+from torch_models import BUILD
+state = torch.load(sys.argv[1], weights_only=True)
+assert state["head.0.weight"].data_ptr() == state["common.0.0.weight"].data_ptr(), "aliases do not share storage"
+BUILD["resnet18_low_rank_reference_aliased"]().load_state_dict(state, strict=True)
+print("ok")`
+	if out, err := exec.Command(torchref.Python, "-c", script, path).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok") {
+		t.Fatalf("PyTorch: %v\n%s", err, out)
+	}
+	loaded, aliases, err := checkpoint.LoadAliased(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer checkpoint.Drop(loaded)
+	if err := checkpoint.Apply(vs.NamedVariables(), loaded, aliases); err != nil {
+		t.Errorf("loading back: %v", err)
 	}
 }

@@ -123,7 +123,7 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 		return nil, err
 	}
 	limit := checkpoint.LimitFor(vs.NamedVariables())
-	weights, err := checkpoint.LoadLimit(filepath.Join(dir, "model.pt"), limit)
+	weights, aliases, err := checkpoint.LoadAliasedLimit(filepath.Join(dir, "model.pt"), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkpoint.Apply(vs.NamedVariables(), weights); err != nil {
+	if err := checkpoint.Apply(vs.NamedVariables(), weights, aliases); err != nil {
 		checkpoint.Drop(optState)
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}

@@ -162,13 +162,15 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		OnEpoch:   mw.Write,
 		Dist:      g,
 	}
-	save := func(vs *nn.VarStore, st *trainerState) func(string, Progress, map[string]*ts.Tensor) error {
+	save := func(m models.Model, vs *nn.VarStore, st *trainerState) func(string, Progress, map[string]*ts.Tensor) error {
 		return func(kind string, p Progress, optState map[string]*ts.Tensor) error {
 			if !lead {
 				return nil
 			}
 			st.Progress = p
-			return saveCheckpoint(filepath.Join(dir, "checkpoints", kind), vs.NamedVariables(), optState, *st, cfg)
+			// With compat reference, the reference's second names too (its class loads it).
+			vars := models.WithAliases(m, vs.NamedVariables())
+			return saveCheckpoint(filepath.Join(dir, "checkpoints", kind), vars, optState, *st, cfg)
 		}
 	}
 	res := &Result{Dir: dir}
@@ -215,7 +217,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
 		"device": device.Name, "threads": backend.Threads(), "dir": dir, "processes": world}).Info("training")
 	o.Resume = from
-	o.Checkpoint = save(lvs, &st)
+	o.Checkpoint = save(low, lvs, &st)
 	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
 	return res, err
 }
@@ -224,7 +226,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 // and the progress it continues from.
 func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
 	splits data.Splits, st *trainerState, from *Resume,
-	save func(*nn.VarStore, *trainerState) func(string, Progress, map[string]*ts.Tensor) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
+	save func(models.Model, *nn.VarStore, *trainerState) func(string, Progress, map[string]*ts.Tensor) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
 	// A probe of the low-rank model names the factorizable layers.
 	pvs := nn.NewVarStore(dvs.Device())
 	probe, err := cfg.Build(pvs.Root(), "low_rank")
@@ -252,7 +254,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	do := o
 	do.Epochs = stopAt
 	do.Resume = from
-	do.Checkpoint = save(dvs, st)
+	do.Checkpoint = save(dense, dvs, st)
 	do.OnEpoch = func(m EpochMetrics) error {
 		if err := o.OnEpoch(m); err != nil {
 			return err
@@ -320,7 +322,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	if o.Perplexity {
 		p.Best = math.Inf(1) // "best" restarts with the low-rank model
 	}
-	if err := save(lvs, st)("last", p, map[string]*ts.Tensor{}); err != nil {
+	if err := save(low, lvs, st)("last", p, map[string]*ts.Tensor{}); err != nil {
 		return nil, nil, from, err
 	}
 	return low, lvs, &Resume{Progress: p}, nil

@@ -99,6 +99,17 @@ class LowRankResNet18(nn.Module):
         return self.tail(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class AliasedLowRankResNet18(LowRankResNet18):
+    """LowRankResNet18 with the reference HyperResNet's second names at decom_rule (0, 0): head
+    also as common.0; stage 0's blocks, stages 1-3 and tail also as personalized.0-5."""
+
+    def __init__(self, classes=10):
+        super().__init__(classes)
+        self.common = nn.Sequential(self.head)
+        b = self.body
+        self.personalized = nn.Sequential(b[0][0], b[0][1], b[1], b[2], b[3], self.tail)
+
+
 class Attention(nn.Module):
     def __init__(self, e, heads):
         super().__init__()
@@ -216,6 +227,7 @@ class CharLSTM(nn.Module):
 BUILD = {
     'vgg11_low_rank_reference': lambda: LowRankVGG11(),
     'resnet18_low_rank_reference': lambda: LowRankResNet18(),
+    'resnet18_low_rank_reference_aliased': lambda: AliasedLowRankResNet18(),
     'transformer_original': lambda: Transformer(vocab=500),
     'lstm_original': lambda: CharLSTM(False),
     'lstm_low_rank_reference': lambda: CharLSTM(True),
