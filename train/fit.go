@@ -258,7 +258,11 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 			backend.ManualSeed(stepSeed(o.Seed^uint64(rank)<<40, epoch, step))
 			s, err := trainStep(model, opt, hb, o, sync)
 			if err == nil && (math.IsNaN(s.loss) || math.IsInf(s.loss, 0)) {
-				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data; the last checkpoint is the last good state", s.loss, lr)
+				good := "no checkpoint was written yet (the first epoch had not finished)"
+				if p.Epoch > 0 {
+					good = fmt.Sprintf("the last checkpoint (epoch %d) is the last good state", p.Epoch)
+				}
+				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data; %s", s.loss, lr, good)
 			}
 			if err != nil {
 				it.Close()

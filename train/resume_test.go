@@ -125,10 +125,22 @@ func TestNaNKeepsLastGoodCheckpoint(t *testing.T) {
 			saved = append(saved, fmt.Sprintf("%s@%d", kind, p.Epoch))
 			return nil
 		}})
-	if err == nil || !strings.Contains(err.Error(), "epoch 2 step 0") || !strings.Contains(err.Error(), "last checkpoint") {
+	if err == nil || !strings.Contains(err.Error(), "epoch 2 step 0") || !strings.Contains(err.Error(), "last checkpoint (epoch 1)") {
 		t.Fatalf("err = %v", err)
 	}
-	if fmt.Sprint(saved) != "[last@1 best@1]" {
+	// No validation set, so no "best": only epoch 1's last.
+	if fmt.Sprint(saved) != "[last@1]" {
 		t.Errorf("checkpoints written %v, want only epoch 1's", saved)
+	}
+	// A non-finite loss in the first epoch says there is no checkpoint (it named one).
+	armed = true
+	vs2 := nn.NewVarStore(gotch.CPU)
+	m2, err := models.NewMLP(vs2.Root(), 784, nil, models.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = train.Fit(context.Background(), nanAfter{m2, &armed}, vs2, tr, te, train.Options{Epochs: 1, Log: quietLog(), Schedule: train.Schedule{LR: 0.01}})
+	if err == nil || !strings.Contains(err.Error(), "no checkpoint was written yet") {
+		t.Errorf("first-epoch NaN: err = %v", err)
 	}
 }
