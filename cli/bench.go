@@ -56,9 +56,10 @@ peak memory is its own.`,
 	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw or rmsprop")
 	d := benchDefaults()
 	f.StringVar(&c.spec.ConvScheme, "conv-scheme", d.LowRank.ConvScheme, "factorized convolutions: spatial or channel; default from the built-in cifar10-vgg11-lowrank config")
-	f.StringVar(&c.spec.RankRule, "rank-rule", d.LowRank.RankRule, "rank rule of factorized layers: ratio or budget; default from the built-in cifar10-vgg11-lowrank config")
-	f.Float64Var(&c.spec.Ratio, "ratio", d.LowRank.Ratio, "rank ratio, with --rank-rule ratio")
-	f.Float64Var(&c.spec.Budget, "budget", d.LowRank.Budget, "fraction of each dense layer's parameters kept, with --rank-rule budget")
+	f.StringVar(&c.spec.RankRule, "rank-rule", "", "rank rule of factorized layers: ratio or budget (default: the built-in cifar10 low-rank configs' for convolutional models, "+
+		d.LowRank.RankRule+", the config default, ratio, for the others)")
+	f.Float64Var(&c.spec.Ratio, "ratio", 0, "rank ratio, with --rank-rule ratio (default 0.2)")
+	f.Float64Var(&c.spec.Budget, "budget", 0, fmt.Sprintf("fraction of each dense layer's parameters kept, with --rank-rule budget (default %g for convolutional models, as the cifar10 configs)", d.LowRank.Budget))
 	f.StringVar(&c.spec.MemoryFormat, "memory-format", d.Train.MemoryFormat, "layout of convolutional models: auto, contiguous or channels_last (train.memory_format)")
 	f.StringVar(&c.spec.LSTMImpl, "lstm-impl", "reconstructed", "low-rank LSTM: reconstructed or factored")
 	f.BoolVar(&c.json, "json", false, "print the results as a JSON array")
@@ -112,8 +113,8 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 			return err
 		}
 		defer g.Close()
-		s := c.spec
-		s.Model, s.Method = c.models[0], c.methods[0]
+		s := c.withDefaults(c.models[0])
+		s.Method = c.methods[0]
 		r, err := train.BenchDist(s, g)
 		if err != nil || g.Rank != 0 {
 			return err
@@ -124,8 +125,8 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	single := len(c.models)*len(c.methods) == 1 && c.nproc <= 1
 	for _, model := range c.models {
 		for _, method := range c.methods {
-			s := c.spec
-			s.Model, s.Method = model, method
+			s := c.withDefaults(model)
+			s.Method = method
 			var r train.BenchResult
 			var err error
 			switch {
@@ -178,12 +179,36 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 	return nil
 }
 
-// rankRule describes the rank rule measured, e.g. "budget 0.4".
-func (c *benchCmd) rankRule() string {
-	if c.spec.RankRule == "budget" {
-		return fmt.Sprintf("budget %g", c.spec.Budget)
+// withDefaults is the spec for model: without --rank-rule, a convolutional model gets the rank
+// rule of the built-in cifar10 low-rank configs (what users train), the others the config
+// default.
+func (c *benchCmd) withDefaults(model string) train.BenchSpec {
+	s := c.spec
+	s.Model = model
+	if s.RankRule == "" && config.Convolutional(model) {
+		d := benchDefaults()
+		s.RankRule = d.LowRank.RankRule
+		if s.Budget == 0 {
+			s.Budget = d.LowRank.Budget
+		}
+		if s.Ratio == 0 {
+			s.Ratio = d.LowRank.Ratio
+		}
 	}
-	return fmt.Sprintf("%s %g", c.spec.RankRule, c.spec.Ratio)
+	return s
+}
+
+// rankRule describes the rank rule measured for convolutional models, e.g. "budget 0.4".
+func (c *benchCmd) rankRule() string {
+	s := c.withDefaults("vgg11")
+	if s.RankRule == "budget" {
+		return fmt.Sprintf("budget %g", s.Budget)
+	}
+	ratio := s.Ratio
+	if ratio == 0 {
+		ratio = 0.2 // the config default
+	}
+	return fmt.Sprintf("ratio %g", ratio)
 }
 
 // lowRankLayout is the layout the low-rank runs resolved to ("contiguous", "channels_last",

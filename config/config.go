@@ -67,7 +67,7 @@ func (d Dist) Validate() []string {
 type Model struct {
 	Name        string `mapstructure:"name" json:"name"`                 // mlp, cnn, vgg11, vgg16, resnet18, resnet101, lstm, transformer, vit
 	Method      string `mapstructure:"method" json:"method"`             // original | low_rank (default low_rank)
-	Compat      string `mapstructure:"compat" json:"compat"`             // correct (default) | reference
+	Compat      string `mapstructure:"compat" json:"compat"`             // correct (default) | reference (also: spatial scheme, ratio rule)
 	Init        string `mapstructure:"init" json:"init"`                 // default | spectral
 	HybridStart int    `mapstructure:"hybrid_start" json:"hybrid_start"` // first factorized layer (VGG from 1; others from 0)
 	HybridBlock int    `mapstructure:"hybrid_block" json:"hybrid_block"` // ResNet (block, layer) rule
@@ -414,6 +414,14 @@ func (c Config) ModelConfig(classes int64) (models.Config, error) {
 	impl, err := lowrank.ParseLSTMImpl(c.LowRank.LSTMImpl)
 	if err != nil {
 		return models.Config{}, err
+	}
+	if compat == models.Reference {
+		// The reference's layers: the spatial scheme and the ratio rule, whatever a config built
+		// for the correct default (the cifar10 configs' channel scheme at budget 0.4) says.
+		scheme = lowrank.Spatial
+		if rule == lowrank.BudgetRule {
+			rule = lowrank.RatioRule
+		}
 	}
 	return models.Config{Method: method, Compat: compat, Scheme: scheme, LSTMImpl: impl, Classes: classes,
 		Rank:        lowrank.Rank{Rule: rule, Ratio: c.LowRank.Ratio, Rank: c.LowRank.Rank, Budget: c.LowRank.Budget},

@@ -6,12 +6,17 @@ import "github.com/lowrank-dev/lowrank/data"
 // out; the others (MLP, LSTM, Transformer, ViT) have no 4-d tensors worth a layout.
 var convolutional = map[string]bool{"cnn": true, "vgg11": true, "vgg16": true, "resnet18": true, "resnet101": true}
 
+// Convolutional reports whether a model has convolutions that train.memory_format and the
+// conv scheme apply to.
+func Convolutional(model string) bool { return convolutional[model] }
+
 // ChannelsLast resolves train.memory_format: whether the model's 4-d weights and the image
 // batches are stored channels_last (NHWC). auto picks what measured faster on CPU with
-// libtorch 1.13 (the README's performance section, `go run ./bench/compare -sections layout`):
-// channels_last for low-rank models with the channel scheme (a k×k convolution to r channels
-// then a 1×1 one, which oneDNN runs natively in NHWC without reordering between the two),
-// contiguous otherwise.
+// libtorch 1.13 and oneDNN (the README's performance section, `go run ./bench/compare -sections
+// layout`): channels_last for every low-rank convolutional model, with either scheme (0.70–0.88×
+// the contiguous step: oneDNN runs the thin factor convolutions in NHWC without reordering
+// between them), and for the dense CNN and ResNets (0.82×, 0.95×); contiguous for the dense VGGs
+// (1.03×).
 func (c Config) ChannelsLast() bool {
 	if !convolutional[c.Model.Name] {
 		return false
@@ -22,7 +27,9 @@ func (c Config) ChannelsLast() bool {
 	case "contiguous":
 		return false
 	}
-	return c.Model.Method == "low_rank" && c.LowRank.ConvScheme == "channel"
+	dense := c.Model.Method != "low_rank"
+	vgg := c.Model.Name == "vgg11" || c.Model.Name == "vgg16"
+	return !(dense && vgg)
 }
 
 // DataOptions are the data section as data.Open takes it, with the batches' layout.

@@ -19,8 +19,8 @@
 // glibc's malloc and jemalloc. With -sections ddp it times data-parallel steps on this machine: `lowrank bench --nproc
 // 2` against bench/torch_ddp.py (PyTorch DDP over Gloo), alternating, for VGG11 and ResNet18 full
 // and low-rank, with the gradient bytes all-reduced per step. With -readme it replaces the
-// README's text between "<!-- bench:begin -->" and "<!-- bench:end -->" (and, for ddp, between
-// "<!-- ddp:begin -->" and "<!-- ddp:end -->") with the tables.
+// README's text between "<!-- bench:begin -->" and "<!-- bench:end -->" with the tables (and
+// the layout, alloc and ddp sections' between their own "<!-- NAME:begin -->" markers).
 package main
 
 import (
@@ -137,17 +137,19 @@ func main() {
 			o.batch[k] = 4
 		}
 	}
-	var md, ddpMD bytes.Buffer
+	// Each section's tables, spliced with -readme between its own markers, so that a section can
+	// be measured again alone.
+	var md, layoutMD, allocMD, ddpMD bytes.Buffer
 	if err := run(o, &md, *quick); err != nil {
 		fail(err)
 	}
 	if o.sections["layout"] {
-		if err := layouts(o, &md); err != nil {
+		if err := layouts(o, &layoutMD); err != nil {
 			fail(err)
 		}
 	}
 	if o.sections["alloc"] {
-		if err := allocators(o, &md); err != nil {
+		if err := allocators(o, &allocMD); err != nil {
 			fail(err)
 		}
 	}
@@ -156,18 +158,18 @@ func main() {
 			fail(err)
 		}
 	}
-	fmt.Print(md.String(), ddpMD.String())
+	fmt.Print(md.String(), layoutMD.String(), allocMD.String(), ddpMD.String())
 	if readme == "" {
 		return
 	}
-	if o.sections["steps"] {
-		if err := splice(readme, "bench", md.String()); err != nil {
-			fail(err)
-		}
-	}
-	if o.sections["ddp"] {
-		if err := splice(readme, "ddp", ddpMD.String()); err != nil {
-			fail(err)
+	for _, sec := range []struct {
+		section, marker string
+		text            *bytes.Buffer
+	}{{"steps", "bench", &md}, {"layout", "layout", &layoutMD}, {"alloc", "alloc", &allocMD}, {"ddp", "ddp", &ddpMD}} {
+		if o.sections[sec.section] {
+			if err := splice(readme, sec.marker, sec.text.String()); err != nil {
+				fail(err)
+			}
 		}
 	}
 }
@@ -374,7 +376,11 @@ func setting(r result) string {
 	if r.Method != "low_rank" || !isConv(r.Model) {
 		return r.MemoryFormat
 	}
-	rule := fmt.Sprintf("%s %g", r.RankRule, r.Ratio)
+	ratio := r.Ratio
+	if ratio == 0 {
+		ratio = 0.2 // lowrank's default
+	}
+	rule := fmt.Sprintf("ratio %g", ratio)
 	if r.RankRule == "budget" {
 		rule = fmt.Sprintf("budget %g", r.Budget)
 	}
@@ -459,7 +465,7 @@ func layouts(o options, md *bytes.Buffer) error {
 			}
 		}
 	}
-	fmt.Fprintf(md, "\nMemory format (`go run ./bench/compare -sections layout`, Go, %d rounds alternating the layouts, medians; the rank rule and batch as above):\n\n", o.rounds)
+	fmt.Fprintf(md, "Memory format (`go run ./bench/compare -sections layout -readme README.md`, Go, %d rounds alternating the layouts, medians of each round's %d steps after %d, batch 128, the rank rule of `lowrank bench`'s defaults, the linked allocator):\n\n", o.rounds, o.steps, o.warmup)
 	md.WriteString("| model | method | scheme | contiguous ms | channels_last ms | channels_last / contiguous |\n|---|---|---|---:|---:|---:|\n")
 	for _, c := range cells {
 		a, b := stats.Median(c.ms["contiguous"]), stats.Median(c.ms["channels_last"])
@@ -510,7 +516,7 @@ func allocators(o options, md *bytes.Buffer) error {
 			}
 		}
 	}
-	fmt.Fprintf(md, "\nAllocator (`go run ./bench/compare -sections alloc`, Go, %d rounds alternating, medians, step time relative to glibc's malloc):\n\n", o.rounds)
+	fmt.Fprintf(md, "Allocator (`go run ./bench/compare -sections alloc -readme README.md`, Go, %d rounds alternating, medians, step time relative to glibc's malloc):\n\n", o.rounds)
 	md.WriteString("| model | method |")
 	sep := "|---|---|"
 	for _, k := range kinds {
