@@ -71,7 +71,8 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"summary", "-c", "nope"}, "neither a file nor a built-in config"},
-		{[]string{"summary", "-c", "cifar10-vgg11-lowrank", "--set", "lowrank.ratio=2"}, "lowrank.ratio: 2 is outside (0, 1]"},
+		{[]string{"summary", "-c", "cifar10-vgg11-lowrank", "--set", "lowrank.budget=2"}, "lowrank.budget: 2 is outside (0, 1]"},
+		{[]string{"summary", "-c", "fashionmnist-cnn-lowrank", "--set", "lowrank.ratio=2"}, "lowrank.ratio: 2 is outside (0, 1]"},
 		{[]string{"summary"}, "no config"},
 		{[]string{"configs", "nope"}, "no built-in config"},
 		// --nproc 0 and -1 trained silently as one process.
