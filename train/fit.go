@@ -242,6 +242,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		for step := p.Step; ; step++ {
 			if stop || (red == nil && ctx.Err() != nil) {
 				it.Close()
+				bar.end()
 				p.Partial.Seconds += time.Since(start).Seconds()
 				if err := p.Partial.sum(o.Dist); err != nil {
 					return p.History, err
@@ -266,6 +267,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 			}
 			if err != nil {
 				it.Close()
+				bar.end()
 				return p.History, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
 			p.Partial.add(s)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/layout"
@@ -320,5 +321,21 @@ with torch.no_grad():
 	diff, scale := torchref.MaxDiff(got.Float64Values(), want)
 	if len(want) != int(got.Numel()) || diff > 1e-4*max(1, scale) {
 		t.Errorf("PyTorch outputs (%d) differ from Go's (%d) by %g (scale %g)", len(want), got.Numel(), diff, scale)
+	}
+}
+
+// A terminal progress line left open by an epoch stopped early is ended before anything else is
+// printed (the "interrupted" message used to run on after the bar).
+func TestProgressLineEndedWhenStopped(t *testing.T) {
+	var buf strings.Builder
+	p := &progress{w: &buf, tty: true, total: 10, epoch: 1, start: time.Now().Add(-time.Second), lastLine: -1}
+	p.update(3, Totals{Loss: 3, Targets: 3, Correct: 2, Examples: 3}, false)
+	if strings.HasSuffix(buf.String(), "\n") {
+		t.Fatalf("the bar ended early: %q", buf.String())
+	}
+	p.end()
+	p.end() // once only
+	if !strings.HasSuffix(buf.String(), " \n") || strings.Count(buf.String(), "\n") != 1 {
+		t.Errorf("after end: %q", buf.String())
 	}
 }

@@ -17,6 +17,16 @@ type progress struct {
 	start    time.Time
 	lastLine int // tenth of the epoch last printed (plain mode)
 	drawn    time.Time
+	open     bool // a terminal line is drawn and not yet ended
+}
+
+// end ends a terminal line left open by an epoch stopped early (Ctrl-C, an error), so that what
+// is printed next starts on its own line.
+func (p *progress) end() {
+	if p != nil && p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
 }
 
 // newProgress reports an epoch's progress to w; nil w disables it.
@@ -57,8 +67,9 @@ func (p *progress) update(done int, t Totals, perplexity bool) {
 			}
 		}
 		fmt.Fprintf(p.w, "\repoch %d [%s] %3.0f%%  loss %.4f  %s %.4f  %.0f samples/s ", p.epoch, bar, 100*frac, t.meanLoss(), name, metric, rate)
+		p.open = true
 		if done >= p.total {
-			fmt.Fprintln(p.w)
+			p.end()
 		}
 		return
 	}
