@@ -316,7 +316,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		// "best" is selected on validation, never on the test set it would then report.
 		improved := !math.IsNaN(m.ValMetric) && ((o.Perplexity && m.ValMetric < p.Best) || (!o.Perplexity && m.ValMetric > p.Best))
 		if improved {
-			p.Best, p.BestEpoch = m.TestMetric, epoch
+			p.Best, p.BestEpoch = m.ValMetric, epoch
 		}
 		if o.OnEpoch != nil {
 			if err := o.OnEpoch(m); err != nil {

@@ -194,6 +194,9 @@ func TestValidationSplitSelectsBest(t *testing.T) {
 		}
 		if tc.wantBest {
 			best := res.History[st.Progress.BestEpoch-1].ValMetric
+			if st.Progress.Best != best {
+				t.Errorf("best metric %g, but epoch %d's validation metric is %g", st.Progress.Best, st.Progress.BestEpoch, best)
+			}
 			for _, m := range res.History {
 				if m.ValMetric > best {
 					t.Errorf("best epoch %d (validation %g) is not the best on validation: epoch %d has %g", st.Progress.BestEpoch, best, m.Epoch, m.ValMetric)
