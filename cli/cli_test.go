@@ -184,6 +184,15 @@ func TestEvalAndMergeUseTheRunsRanks(t *testing.T) {
 			t.Errorf("eval -c %s: %v\n%s", c, err, out)
 		}
 	}
+	// A dense run's checkpoint (schedule none, method original) loads as the dense model.
+	dense := filepath.Join(t.TempDir(), "dense-run")
+	if out, err := execute(t, "train", "-c", "fashionmnist-mlp-original", "--set", "train.output_dir="+dense, "--set", "train.epochs=1",
+		"--set", "data.limit=256", "--set", "data.test_limit=256"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := execute(t, "eval", "-c", "fashionmnist-mlp-original", "--checkpoint", dense, "--set", "data.test_limit=256"); err != nil {
+		t.Errorf("eval of a dense run: %v\n%s", err, out)
+	}
 	merged := filepath.Join(t.TempDir(), "dense.pt")
 	out, err := execute(t, "merge", "-c", "fashionmnist-cnn-lowrank-auto", "--from", filepath.Join(dir, "checkpoints", "last", "model.pt"), "--out", merged)
 	if err != nil {

@@ -50,20 +50,12 @@ func (c *convert) run(cmd *cobra.Command) error {
 	backend.SetThreads(cfg.Train.Threads)
 	lvs, dvs := nn.NewVarStore(gotch.CPU), nn.NewVarStore(gotch.CPU)
 	// Merging a run's checkpoint: the ranks its automatic schedule chose shape the low-rank model.
-	var ranks map[string]int64
+	var low models.Model
 	if c.merge {
-		method, r, err := train.CheckpointModel(c.from)
-		if err != nil {
-			return err
-		}
-		if method == "original" {
+		var dense bool
+		if low, dense, err = train.BuildCheckpointModel(cfg, lvs, c.from, "low_rank"); err == nil && dense {
 			return fmt.Errorf("%s holds the dense model of a warm-up phase: there is nothing to merge (it loads as %s original)", c.from, cfg.Model.Name)
 		}
-		ranks = r
-	}
-	var low models.Model
-	if ranks != nil {
-		low, err = cfg.BuildRanks(lvs.Root(), ranks)
 	} else {
 		low, err = cfg.Build(lvs.Root(), "low_rank")
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/data"
-	"github.com/lowrank-dev/lowrank/models"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -67,16 +66,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	vs := nn.NewVarStore(device)
 	// A run's checkpoint says which model it holds (a warm-up's dense phase, an automatic
 	// schedule's ranks); the config alone would build the rank rule's model.
-	method, ranks, err := train.CheckpointModel(path)
-	if err != nil {
-		return err
-	}
-	var model models.Model
-	if ranks != nil {
-		model, err = cfg.BuildRanks(vs.Root(), ranks)
-	} else {
-		model, err = cfg.Build(vs.Root(), method)
-	}
+	model, _, err := train.BuildCheckpointModel(cfg, vs, path, "")
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/models"
 	"github.com/sugarme/gotch/nn"
 )
 
@@ -149,24 +150,25 @@ func ChosenRanks(dir string) (map[string]int64, error) {
 	return st.Ranks, nil
 }
 
-// CheckpointModel says which model the state dict at modelPath holds, from the trainer.json a
-// run writes beside it: method "original" for a checkpoint of a warm-up's dense phase, and the
-// per-layer ranks an automatic schedule chose (nil for the rank rule's). Without a trainer.json
-// (a state dict from elsewhere) method is "" and ranks nil: the config's model.
-func CheckpointModel(modelPath string) (method string, ranks map[string]int64, err error) {
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), "trainer.json"))
-	if os.IsNotExist(err) {
-		return "", nil, nil
+// BuildCheckpointModel builds under vs the model the state dict at modelPath holds, from the
+// trainer.json a run writes beside it: the dense model for a checkpoint of a warm-up's dense
+// phase (densePhase), the low-rank model with the ranks an automatic schedule chose, or else the
+// config's model with method as cfg.Build takes it ("" for the config's). A state dict from
+// elsewhere, without trainer.json, gets the config's model.
+func BuildCheckpointModel(cfg config.Config, vs *nn.VarStore, modelPath, method string) (m models.Model, densePhase bool, err error) {
+	dir := filepath.Dir(modelPath)
+	if _, err := os.Stat(filepath.Join(dir, "trainer.json")); os.IsNotExist(err) {
+		m, err := cfg.Build(vs.Root(), method)
+		return m, false, err
 	}
+	st, err := readTrainerState(dir)
 	if err != nil {
-		return "", nil, err
-	}
-	var st trainerState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return "", nil, fmt.Errorf("%s: %w", filepath.Join(filepath.Dir(modelPath), "trainer.json"), err)
+		return nil, false, err
 	}
 	if st.Phase == phaseDense {
-		return "original", nil, nil
+		m, err := cfg.Build(vs.Root(), "original")
+		return m, true, err
 	}
-	return "low_rank", st.Ranks, nil
+	m, err = buildModel(cfg, vs, method, st.Ranks)
+	return m, false, err
 }

@@ -194,7 +194,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		}
 	} else {
 		lvs = nn.NewVarStore(device)
-		if low, err = buildWithRanks(cfg, lvs, st.Ranks); err != nil {
+		if low, err = buildModel(cfg, lvs, "", st.Ranks); err != nil {
 			return nil, err
 		}
 		if resume {
@@ -306,7 +306,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 		sort.Strings(keptDense)
 	}
 	lvs := nn.NewVarStore(dvs.Device())
-	low, err := buildWithRanks(cfg, lvs, ranks)
+	low, err := buildModel(cfg, lvs, "", ranks)
 	if err != nil {
 		return nil, nil, from, err
 	}
@@ -328,10 +328,11 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	return low, lvs, &Resume{Progress: p}, nil
 }
 
-// buildWithRanks builds the low-rank model, with per-layer ranks when given.
-func buildWithRanks(cfg config.Config, vs *nn.VarStore, ranks map[string]int64) (models.Model, error) {
+// buildModel builds the low-rank model with per-layer ranks when given (an automatic schedule's),
+// else the config's model with method as cfg.Build takes it.
+func buildModel(cfg config.Config, vs *nn.VarStore, method string, ranks map[string]int64) (models.Model, error) {
 	if ranks == nil {
-		return cfg.Build(vs.Root(), "")
+		return cfg.Build(vs.Root(), method)
 	}
 	return cfg.BuildRanks(vs.Root(), ranks)
 }
@@ -443,7 +444,7 @@ func ReadResult(dir string, cfg config.Config) (*Result, error) {
 	}
 	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	var m models.Model
-	backend.NoGrad(func() { m, err = buildWithRanks(cfg, nn.NewVarStore(gotch.CPU), st.Ranks) })
+	backend.NoGrad(func() { m, err = buildModel(cfg, nn.NewVarStore(gotch.CPU), "", st.Ranks) })
 	if err != nil {
 		return nil, err
 	}
