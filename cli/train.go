@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -45,8 +44,8 @@ func (c *trainCmd) command() *cobra.Command {
 	f.IntVar(&c.launch.NProc, "nproc", 1, "data-parallel processes on this machine (train.batch_size is per process)")
 	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (run this command on each, with its --node-rank)")
 	f.IntVar(&c.launch.NodeRank, "node-rank", 0, "this machine's index in [0, --nnodes)")
-	f.StringVar(&c.launch.Addr, "master-addr", "127.0.0.1", "address of node 0, which serves the rendezvous")
-	f.IntVar(&c.launch.Port, "master-port", 0, "rendezvous port on node 0 (default: a free port, one machine only)")
+	f.StringVar(&c.launch.Addr, "master-addr", "", "address of node 0, which serves the rendezvous (default: MASTER_ADDR, else 127.0.0.1)")
+	f.IntVar(&c.launch.Port, "master-port", 0, "rendezvous port on node 0 (default: MASTER_PORT, else a free port, one machine only)")
 	cmd.Long = `Train the model a config describes.
 
 Data-parallel training: --nproc N starts N processes on this machine that each train on their
@@ -80,34 +79,14 @@ func childArgs(cmd *cobra.Command) []string {
 	return args
 }
 
-// launchFromEnv takes the rendezvous address and port from MASTER_ADDR and MASTER_PORT, as
-// torchrun does, when the flags do not set them (they were ignored with --nproc).
-func (c *trainCmd) launchFromEnv(cmd *cobra.Command) error {
-	if _, isRank := os.LookupEnv(dist.EnvRank); isRank {
-		return nil // a launched process reads its place from the environment itself
-	}
-	if v := os.Getenv(dist.EnvMasterPort); v != "" && !cmd.Flags().Changed("master-port") {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return usageError{fmt.Errorf("%s=%q: want a port number in [1, 65535]", dist.EnvMasterPort, v)}
-		}
-		c.launch.Port = p
-	}
-	if v := os.Getenv(dist.EnvMasterAddr); v != "" && !cmd.Flags().Changed("master-addr") {
-		c.launch.Addr = v
-	}
-	return nil
-}
-
 func (c *trainCmd) run(cmd *cobra.Command) error {
-	if c.launch.NProc < 1 {
-		return usageError{fmt.Errorf("--nproc %d: want at least 1 process", c.launch.NProc)}
+	if err := c.launch.Validate(); err != nil {
+		return usageError{err}
 	}
-	if c.launch.NNodes < 1 {
-		return usageError{fmt.Errorf("--nnodes %d: want at least 1 machine", c.launch.NNodes)}
-	}
-	if err := c.launchFromEnv(cmd); err != nil {
-		return err
+	if _, isRank := os.LookupEnv(dist.EnvRank); !isRank { // a launched process reads its place itself
+		if err := c.launch.FromEnv(); err != nil {
+			return usageError{err}
+		}
 	}
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")

@@ -29,6 +29,41 @@ type Launch struct {
 	Timeout time.Duration
 }
 
+// Validate reports settings no launch can run with (NNodes 0 means 1).
+func (l Launch) Validate() error {
+	nodes := l.NNodes
+	if nodes == 0 {
+		nodes = 1
+	}
+	switch {
+	case l.NProc < 1:
+		return fmt.Errorf("--nproc %d: want at least 1 process", l.NProc)
+	case nodes < 1:
+		return fmt.Errorf("--nnodes %d: want at least 1 machine", l.NNodes)
+	case l.NodeRank < 0 || l.NodeRank >= nodes:
+		return fmt.Errorf("--node-rank %d is not in [0, --nnodes %d)", l.NodeRank, nodes)
+	case l.Port < 0 || l.Port > 65535:
+		return fmt.Errorf("--master-port %d is not a port number", l.Port)
+	}
+	return nil
+}
+
+// FromEnv fills the rendezvous address and port left unset (Addr "", Port 0) from MASTER_ADDR
+// and MASTER_PORT, as torchrun does.
+func (l *Launch) FromEnv() error {
+	if v := os.Getenv(EnvMasterPort); v != "" && l.Port == 0 {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("%s=%q: want a port number in [1, 65535]", EnvMasterPort, v)
+		}
+		l.Port = p
+	}
+	if v := os.Getenv(EnvMasterAddr); v != "" && l.Addr == "" {
+		l.Addr = v
+	}
+	return nil
+}
+
 // ErrInterrupted is Run's error when the processes stopped on an interruption (Ctrl-C or
 // SIGTERM, each exiting with 128 + the signal's number after its checkpoint) and none failed.
 var ErrInterrupted = errors.New("interrupted")
@@ -51,14 +86,11 @@ func interruptedExit(err error) bool {
 // checkpoint; Run then returns ErrInterrupted. When one exits with an error the others get
 // Timeout + 10 s to notice and stop, then are killed; the error names the first rank that failed.
 func (l Launch) Run(ctx context.Context, exe string, args []string, stdout, stderr io.Writer) error {
-	if l.NProc < 1 {
-		return fmt.Errorf("--nproc %d: want at least 1 process", l.NProc)
+	if err := l.Validate(); err != nil {
+		return err
 	}
 	if l.NNodes == 0 {
 		l.NNodes = 1
-	}
-	if l.NodeRank < 0 || l.NodeRank >= l.NNodes {
-		return fmt.Errorf("--node-rank %d is not in [0, --nnodes %d)", l.NodeRank, l.NNodes)
 	}
 	if l.Addr == "" {
 		l.Addr = "127.0.0.1"
