@@ -154,6 +154,7 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 		return nil, nil, err
 	}
 	storages := map[string][]byte{}
+	left := limit // of the bytes this load may allocate
 	out := make(map[string]*ts.Tensor, len(refs))
 	names := make([]string, 0, len(refs))
 	for n := range refs {
@@ -174,16 +175,14 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 			if !ok {
 				return fail(fmt.Errorf("tensor %s: storage %s is missing (truncated file?)", n, r.storage.key))
 			}
-			if left := uint64(max(limit, 0)); f.UncompressedSize64 > left {
-				return fail(fmt.Errorf("tensor %s: storage %s holds %d bytes, over the %d left of the %d this load may allocate "+
-					"(4× the model's size; a file claiming far more than its model is corrupt; LOWRANK_CHECKPOINT_LIMIT_MB raises the limit)",
-					n, r.storage.key, f.UncompressedSize64, left, limitTotal(limit, storages)))
-			}
-			if data, err = readEntry(f, min(maxStorageBytes, uint64(limit))); err != nil {
+			if data, err = readEntry(f, min(maxStorageBytes, uint64(max(left, 0)))); err != nil {
+				if errors.Is(err, errTooLarge) {
+					err = fmt.Errorf("%w; this load may allocate %d bytes in all (4× the model's size: a file claiming far more than its model is corrupt; LOWRANK_CHECKPOINT_LIMIT_MB raises the limit)", err, limit)
+				}
 				return fail(fmt.Errorf("tensor %s: storage %s: %w", n, r.storage.key, err))
 			}
 			storages[r.storage.key] = data
-			limit -= int64(len(data))
+			left -= int64(len(data))
 		}
 		t, err := r.materialize(data)
 		if err != nil {
@@ -194,17 +193,12 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 	return out, refs, nil
 }
 
-// limitTotal is the limit a load started with, from what is left and what it read.
-func limitTotal(left int64, read map[string][]byte) int64 {
-	for _, d := range read {
-		left += int64(len(d))
-	}
-	return left
-}
+// errTooLarge is readEntry's error for an entry over its limit.
+var errTooLarge = errors.New("entry larger than allowed")
 
 func readEntry(f *zip.File, limit uint64) ([]byte, error) {
 	if f.UncompressedSize64 > limit {
-		return nil, fmt.Errorf("entry of %d bytes is larger than the %d allowed", f.UncompressedSize64, limit)
+		return nil, fmt.Errorf("%w: %d bytes, %d allowed", errTooLarge, f.UncompressedSize64, limit)
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -214,6 +208,9 @@ func readEntry(f *zip.File, limit uint64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(rc, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("corrupt entry: %w", err)
+	}
+	if uint64(len(data)) > limit { // its header understated it
+		return nil, fmt.Errorf("%w: over %d bytes, %d allowed", errTooLarge, limit, limit)
 	}
 	return data, nil
 }
