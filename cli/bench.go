@@ -28,6 +28,7 @@ type benchCmd struct {
 	nproc           int
 	allreduce       string
 	powerSGD        int
+	defaults        config.Config // benchDefaultsConfig, read once
 }
 
 // DefaultBenchModels are the models lowrank bench measures without --models.
@@ -54,7 +55,8 @@ peak memory is its own.`,
 	f.IntVar(&c.spec.Warmup, "warmup", 3, "untimed steps before timing")
 	f.StringVar(&c.spec.Device, "device", "cpu", "cpu, cuda, cuda:N or auto")
 	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw or rmsprop")
-	d := benchDefaults()
+	c.defaults = benchDefaults()
+	d := c.defaults
 	f.StringVar(&c.spec.ConvScheme, "conv-scheme", d.LowRank.ConvScheme, "factorized convolutions: spatial or channel; default from the built-in cifar10-vgg11-lowrank config")
 	f.StringVar(&c.spec.RankRule, "rank-rule", "", "rank rule of factorized layers: ratio or budget (default: the built-in cifar10 low-rank configs' for convolutional models, "+
 		d.LowRank.RankRule+", the config default, ratio, for the others)")
@@ -175,7 +177,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "batch %d, %d intra-op threads, device %s, optimizer %s, conv scheme %s, rank rule %s, memory format %s (low-rank convolutional models: %s); FLOPs count multiply-adds (fvcore), a step as 3× the forward\n",
-		c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer, c.spec.ConvScheme, c.rankRule(), c.spec.MemoryFormat, lowRankLayout(results))
+		c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer, c.spec.ConvScheme, lowRankRule(results), c.spec.MemoryFormat, lowRankLayout(results))
 	return nil
 }
 
@@ -186,7 +188,7 @@ func (c *benchCmd) withDefaults(model string) train.BenchSpec {
 	s := c.spec
 	s.Model = model
 	if s.RankRule == "" && config.Convolutional(model) {
-		d := benchDefaults()
+		d := c.defaults
 		s.RankRule = d.LowRank.RankRule
 		if s.Budget == 0 {
 			s.Budget = d.LowRank.Budget
@@ -198,17 +200,18 @@ func (c *benchCmd) withDefaults(model string) train.BenchSpec {
 	return s
 }
 
-// rankRule describes the rank rule measured for convolutional models, e.g. "budget 0.4".
-func (c *benchCmd) rankRule() string {
-	s := c.withDefaults("vgg11")
-	if s.RankRule == "budget" {
-		return fmt.Sprintf("budget %g", s.Budget)
+// lowRankRule describes the rank rule of the low-rank convolutional models measured, e.g.
+// "budget 0.4" ("ratio 0.2" when none was: the config default).
+func lowRankRule(rs []train.BenchResult) string {
+	for _, r := range rs {
+		if r.Method == "low_rank" && r.RankRule == "budget" {
+			return fmt.Sprintf("budget %g", r.Budget)
+		}
+		if r.Method == "low_rank" && r.RankRule == "ratio" && r.Ratio != 0 {
+			return fmt.Sprintf("ratio %g", r.Ratio)
+		}
 	}
-	ratio := s.Ratio
-	if ratio == 0 {
-		ratio = 0.2 // the config default
-	}
-	return fmt.Sprintf("ratio %g", ratio)
+	return "ratio 0.2"
 }
 
 // lowRankLayout is the layout the low-rank runs resolved to ("contiguous", "channels_last",
@@ -217,7 +220,7 @@ func lowRankLayout(rs []train.BenchResult) string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range rs {
-		if r.Method == "low_rank" && !seen[r.MemoryFormat] {
+		if r.Method == "low_rank" && config.Convolutional(r.Model) && !seen[r.MemoryFormat] {
 			seen[r.MemoryFormat] = true
 			out = append(out, r.MemoryFormat)
 		}
