@@ -18,7 +18,11 @@ func (c Config) CheckData(s data.Splits) error {
 		name string
 		src  data.Source
 	}{{"training", s.Train}, {"test", s.Test}} {
-		im, ok := split.src.(*data.Images)
+		src := split.src
+		if sub, ok := src.(data.Subset); ok { // data.test_limit, data.val_split
+			src = sub.Source
+		}
+		im, ok := src.(*data.Images)
 		if !ok {
 			continue
 		}

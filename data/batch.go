@@ -24,15 +24,12 @@ func First(src Source, n int) Source {
 	if n <= 0 || n >= src.Len() {
 		return src
 	}
-	return head{src, n}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return Subset{src, idx}
 }
-
-type head struct {
-	Source
-	n int
-}
-
-func (h head) Len() int { return h.n }
 
 // HostBatch is a batch in Go memory: inputs X (float32) or XInt (int64 tokens), labels Y.
 type HostBatch struct {
