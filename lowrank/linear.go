@@ -70,11 +70,11 @@ func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
 
 // Forward maps x (..., in) to (..., out). The result belongs to the caller.
 func (l *Linear) Forward(x *ts.Tensor) (*ts.Tensor, error) {
-	shape := x.MustSize()
-	if len(shape) > 2 && shape[len(shape)-1] == l.In {
+	if x.Dim() > 2 {
+		shape := x.MustSize()
 		// (..., in) runs as one (N, in) matrix through both factors and is reshaped once at the
 		// end: libtorch's linear would fold and unfold the leading dimensions around each factor.
-		flat, err := x.Reshape([]int64{-1, l.In}, false)
+		flat, err := x.Reshape([]int64{-1, shape[len(shape)-1]}, false)
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +88,7 @@ func (l *Linear) Forward(x *ts.Tensor) (*ts.Tensor, error) {
 	}
 	h, err := ts.Linear(x, l.V, orNone(l.VBias))
 	if err != nil {
-		return nil, fmt.Errorf("lowrank.Linear: input %v, want (..., %d): %w", shape, l.In, err)
+		return nil, fmt.Errorf("lowrank.Linear: input %v, want (..., %d): %w", x.MustSize(), l.In, err)
 	}
 	y, err := ts.Linear(h, l.U, orNone(l.Bias))
 	h.MustDrop()

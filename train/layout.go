@@ -1,8 +1,6 @@
 package train
 
 import (
-	"sort"
-
 	"github.com/sugarme/gotch/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -13,15 +11,9 @@ import (
 // buffers (they take their parameter's layout) and before the first backward. The values, and
 // so the checkpoints written from them (always contiguous), do not change.
 func setLayout(vs *nn.VarStore, channelsLast bool) error {
-	named := vs.NamedVariables()
-	names := make([]string, 0, len(named))
-	for n := range named {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	tensors := make([]*ts.Tensor, len(names))
-	for i, n := range names {
-		tensors[i] = named[n]
+	var tensors []*ts.Tensor
+	for _, t := range vs.NamedVariables() {
+		tensors = append(tensors, t)
 	}
 	return layout.Set(tensors, channelsLast)
 }
