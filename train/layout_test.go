@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -284,43 +282,16 @@ func TestChannelsLastCheckpointLoadsInPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "model.pt")
+	path := filepath.Join(t.TempDir(), "model.pt")
 	if err := checkpoint.Save(path, vs.NamedVariables()); err != nil {
 		t.Fatal(err)
 	}
-	in, err := torchref.WriteTensor(dir, "x", "x.bin", b.X)
-	if err != nil {
-		t.Fatal(err)
+	want, shape := torchref.RunCheckpoint(t, "../models/testdata/torch_models.py", []string{"vgg11_low_rank_reference"}, path, b.X)
+	if fmt.Sprint(shape) != fmt.Sprint(got.MustSize()) {
+		t.Fatalf("PyTorch output shape %v, Go %v", shape, got.MustSize())
 	}
-	script := `
-import sys, numpy as np, torch
-sys.path.insert(0, "../models/testdata")
-from torch_models import BUILD
-state = torch.load(sys.argv[1], weights_only=True)
-bad = [k for k, v in state.items() if not v.is_contiguous()]
-assert not bad, "not contiguous: %s" % bad
-m = BUILD["vgg11_low_rank_reference"]()
-m.load_state_dict(state, strict=True)
-m.eval()
-x = torch.from_numpy(np.fromfile(sys.argv[2], dtype=np.float32).reshape(` + fmt.Sprint(in.Shape[0], ",", in.Shape[1], ",", in.Shape[2], ",", in.Shape[3]) + `))
-with torch.no_grad():
-    print(" ".join(repr(v) for v in m(x).flatten().tolist()))`
-	out, err := exec.Command(torchref.Python, "-c", script, path, filepath.Join(dir, "x.bin")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("PyTorch: %v\n%s", err, out)
-	}
-	var want []float64
-	for _, f := range strings.Fields(string(out)) {
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			t.Fatalf("PyTorch printed %q", out)
-		}
-		want = append(want, v)
-	}
-	diff, scale := torchref.MaxDiff(got.Float64Values(), want)
-	if len(want) != int(got.Numel()) || diff > 1e-4*max(1, scale) {
-		t.Errorf("PyTorch outputs (%d) differ from Go's (%d) by %g (scale %g)", len(want), got.Numel(), diff, scale)
+	if diff, scale := torchref.MaxDiff(got.Float64Values(), want); diff > 1e-4*max(1, scale) {
+		t.Errorf("PyTorch outputs differ from Go's by %g (scale %g)", diff, scale)
 	}
 }
 

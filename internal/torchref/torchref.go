@@ -37,10 +37,12 @@ type Entry struct {
 	File  string  `json:"file"`
 }
 
-// Manifest lists a state dict and an input.
+// Manifest lists a state dict and an input. With Checkpoint, the state dict is that
+// torch.save file instead (loaded with weights_only=True, every tensor required contiguous).
 type Manifest struct {
-	Tensors []Entry `json:"tensors"`
-	Input   Entry   `json:"input"`
+	Tensors    []Entry `json:"tensors"`
+	Input      Entry   `json:"input"`
+	Checkpoint string  `json:"checkpoint,omitempty"`
 }
 
 // WriteTensor writes t raw into dir/file and describes it.
@@ -80,6 +82,23 @@ func Run(t testing.TB, script string, args []string, vars map[string]*ts.Tensor,
 		}
 		m.Tensors = append(m.Tensors, e)
 	}
+	return run(t, script, args, dir, m, input)
+}
+
+// RunCheckpoint is Run with the state dict in the torch.save file at path, as a user's PyTorch
+// program would load it.
+func RunCheckpoint(t testing.TB, script string, args []string, path string, input *ts.Tensor) ([]float32, []int64) {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run(t, script, args, t.TempDir(), Manifest{Checkpoint: abs}, input)
+}
+
+// run writes input and the manifest m into dir, runs script, and reads its output back.
+func run(t testing.TB, script string, args []string, dir string, m Manifest, input *ts.Tensor) ([]float32, []int64) {
+	t.Helper()
 	var err error
 	if m.Input, err = WriteTensor(dir, "input", "input.bin", input); err != nil {
 		t.Fatal(err)

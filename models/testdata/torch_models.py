@@ -247,7 +247,13 @@ def main():
     with open(os.path.join(d, 'manifest.json')) as f:
         manifest = json.load(f)
     model = BUILD[name]()
-    state = {e['name']: load(d, e) for e in manifest['tensors']}
+    if manifest.get('checkpoint'):
+        # A torch.save file as a user's program loads it: no pickled code, standard layout.
+        state = torch.load(manifest['checkpoint'], weights_only=True)
+        bad = [k for k, v in state.items() if not v.is_contiguous()]
+        assert not bad, 'not contiguous: %s' % bad
+    else:
+        state = {e['name']: load(d, e) for e in manifest['tensors']}
     model.load_state_dict(state, strict=True)
     model.eval()
     with torch.no_grad():
