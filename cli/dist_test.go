@@ -68,20 +68,7 @@ func TestInterruptedTrainExitCode(t *testing.T) {
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "run")
-			cmd := exec.Command(os.Args[0], distSets(dir, 64, "--set", "data.limit=0", "--set", "train.epochs=20")...)
-			cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1")
-			var stdout bytes.Buffer
-			cmd.Stdout = &stdout
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			lines := bufio.NewScanner(stderr)
-			waitTraining(t, lines)
+			cmd, stdout, lines := trainUntilStarted(t, dir, nil)
 			cmd.Process.Signal(tc.sig)
 			for lines.Scan() {
 			}
@@ -89,8 +76,8 @@ func TestInterruptedTrainExitCode(t *testing.T) {
 			if got := cmd.ProcessState.ExitCode(); got != tc.code {
 				t.Errorf("exit status %d after %v, want %d", got, tc.sig, tc.code)
 			}
-			if !strings.Contains(stdout.String(), "interrupted; checkpoint written") {
-				t.Errorf("stdout:\n%s", stdout.String())
+			if !strings.Contains(stdout(), "interrupted; checkpoint written") {
+				t.Errorf("stdout:\n%s", stdout())
 			}
 			if _, err := os.Stat(filepath.Join(dir, "checkpoints", "last", "trainer.json")); err != nil {
 				t.Errorf("no checkpoint: %v", err)
@@ -474,28 +461,15 @@ func TestPowerSGDCompressesAndLearns(t *testing.T) {
 func TestLauncherInterrupt(t *testing.T) {
 	needDist(t)
 	dir := filepath.Join(t.TempDir(), "run")
-	cmd := exec.Command(os.Args[0], distSets(dir, 64, "--nproc", "2", "--set", "data.limit=0", "--set", "train.epochs=20")...)
-	cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1")
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stderr)
-	waitTraining(t, lines)
+	cmd, stdout, lines := trainUntilStarted(t, dir, nil, "--nproc", "2")
 	cmd.Process.Signal(os.Interrupt)
 	for lines.Scan() {
 	}
 	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 130 {
-		t.Fatalf("launcher exited with %v after Ctrl-C, want exit status 130; stdout:\n%s", err, stdout.String())
+		t.Fatalf("launcher exited with %v after Ctrl-C, want exit status 130; stdout:\n%s", err, stdout())
 	}
-	if !strings.Contains(stdout.String(), "interrupted; checkpoint written") {
-		t.Errorf("stdout:\n%s", stdout.String())
+	if !strings.Contains(stdout(), "interrupted; checkpoint written") {
+		t.Errorf("stdout:\n%s", stdout())
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "checkpoints", "last", "trainer.json"))
 	if err != nil {
@@ -515,6 +489,43 @@ func TestLauncherInterrupt(t *testing.T) {
 	if m := readMetrics(t, dir); len(m) != 1 || m[0].Epoch != 1 || math.IsNaN(m[0].TestMetric) {
 		t.Errorf("after resuming: %+v", m)
 	}
+}
+
+// trainUntilStarted starts this test binary as `lowrank train` over the run folder dir (20
+// epochs of the distSets run, with extra flags), environment additions env, and returns once
+// rank 0 trains: the process, a reader of its stdout so far, and its stderr's remaining lines.
+// Both go to files, not exec's pipes: Wait would otherwise wait for every process holding the
+// stdout pipe (ranks outliving their launcher), or close the stderr pipe under ranks still
+// writing to it, which would then die of SIGPIPE as they would not under a terminal.
+func trainUntilStarted(t *testing.T, dir string, env []string, extra ...string) (*exec.Cmd, func() string, *bufio.Scanner) {
+	t.Helper()
+	args := distSets(dir, 64, append([]string{"--set", "data.limit=0", "--set", "train.epochs=20"}, extra...)...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "LOWRANK_TEST_AS_CLI=1"), env...)
+	out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	cmd.Stdout = out
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(r)
+	waitTraining(t, lines)
+	stdout := func() string {
+		raw, _ := os.ReadFile(out.Name())
+		return string(raw)
+	}
+	return cmd, stdout, lines
 }
 
 // withMarker returns the processes (other than this one) whose environment holds mark.
@@ -540,22 +551,7 @@ func TestRanksDieWithTheirLauncher(t *testing.T) {
 	needDist(t)
 	dir := filepath.Join(t.TempDir(), "run")
 	mark := fmt.Sprintf("LOWRANK_TEST_MARK=%d", time.Now().UnixNano())
-	cmd := exec.Command(os.Args[0], distSets(dir, 64, "--nproc", "2", "--set", "data.limit=0", "--set", "train.epochs=20")...)
-	cmd.Env = append(os.Environ(), "LOWRANK_TEST_AS_CLI=1", mark)
-	// A pipe the test keeps open (cmd.StderrPipe's is closed by Wait, and the ranks would then
-	// die of SIGPIPE, as they would not under a terminal).
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	lines := bufio.NewScanner(r)
-	waitTraining(t, lines)
+	cmd, _, lines := trainUntilStarted(t, dir, []string{mark}, "--nproc", "2")
 	ranks := withMarker(mark)
 	if len(ranks) != 3 { // the launcher and two ranks
 		t.Fatalf("%d processes carry the marker, want 3", len(ranks))
