@@ -52,23 +52,32 @@ func TestRunFolderLock(t *testing.T) {
 	}
 }
 
-// A fresh run into a folder holding one is refused with the ways out; ClearRun empties it.
-func TestFreshRunIntoExistingFolder(t *testing.T) {
+// tinyRun is the default config (the low-rank MLP on Fashion-MNIST) trained on 256 examples
+// into dir, with the YAML sections extra adds, and a silent logger; it skips without the data.
+func tinyRun(t *testing.T, dir, extra string) (config.Config, logrus.FieldLogger) {
+	t.Helper()
 	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
 		t.Skip("Fashion-MNIST not installed")
 	}
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg, err := config.Load(config.Source{Name: "lock.yaml", Text: []byte("data: {limit: 256, test_limit: 256}\ntrain: {epochs: 1, output_dir: " + dir + "}\n")}, nil, nil)
+	yaml := "data: {limit: 256, test_limit: 256}\ntrain: {epochs: 1, output_dir: " + dir + "}\n" + extra
+	cfg, err := config.Load(config.Source{Name: "tiny.yaml", Text: []byte(yaml)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	return cfg, log
+}
+
+// A fresh run into a folder holding one is refused with the ways out; ClearRun empties it.
+func TestFreshRunIntoExistingFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg, log := tinyRun(t, dir, "")
 	if _, err := Run(t.Context(), cfg, log, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	_, err = Run(t.Context(), cfg, log, false, nil)
+	_, err := Run(t.Context(), cfg, log, false, nil)
 	if !errors.Is(err, ErrRunExists) || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
 		t.Fatalf("second fresh run: %v", err)
 	}
@@ -90,16 +99,8 @@ func TestFreshRunIntoExistingFolder(t *testing.T) {
 // but whose checkpoint was not (a failed save) is not recorded twice when it is trained again,
 // and temporary files a killed process left are removed.
 func TestResumeRewritesMetricsFromTheCheckpoint(t *testing.T) {
-	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
-		t.Skip("Fashion-MNIST not installed")
-	}
 	dir := filepath.Join(t.TempDir(), "run")
-	cfg, err := config.Load(config.Source{Name: "m.yaml", Text: []byte("data: {limit: 256, test_limit: 256}\ntrain: {epochs: 1, output_dir: " + dir + "}\n")}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
+	cfg, log := tinyRun(t, dir, "")
 	if _, err := Run(t.Context(), cfg, log, false, nil); err != nil {
 		t.Fatal(err)
 	}
