@@ -19,10 +19,11 @@ import (
 //     libtorch with nccl.h, or both; with neither the package is a pure-Go stub whose calls
 //     return an error saying so.
 //
-//go:embed fused/fused.cpp fused/fused.h fused/fused.go.txt layout/layout.cpp layout/layout.h layout/layout.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
+//go:embed common/guard.h fused/fused.cpp fused/fused.h fused/fused.go.txt layout/layout.cpp layout/layout.h layout/layout.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
 var extSources embed.FS
 
-// extension is one package: its embedded files (a .go.txt is written as .go) and extra C++ flags.
+// extension is one package: its embedded files (a .go.txt is written as .go; a name with a
+// folder, as common/guard.h, is a file shared by several and read from there) and extra C++ flags.
 type extension struct {
 	name     string
 	files    []string
@@ -31,8 +32,8 @@ type extension struct {
 }
 
 func extensions(c config) []extension {
-	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt"}, cgo: true},
-		{name: "layout", files: []string{"layout.cpp", "layout.h", "layout.go.txt"}, cgo: true}}
+	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt", "common/guard.h"}, cgo: true},
+		{name: "layout", files: []string{"layout.cpp", "layout.h", "layout.go.txt", "common/guard.h"}, cgo: true}}
 	d := extension{name: "c10d", files: []string{"c10d.cpp", "c10d.h", "c10d.go.txt"}, cgo: true}
 	if hasGloo(c) {
 		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_GLOO")
@@ -85,10 +86,18 @@ func hashExtensions(c config, h interface{ Write([]byte) (int, error) }) {
 	for _, e := range extensions(c) {
 		fmt.Fprintf(h, "|%s%v", e.name, e.cxxFlags)
 		for _, name := range e.files {
-			raw, _ := extSources.ReadFile(e.name + "/" + name)
+			raw, _ := extSources.ReadFile(sourcePath(e.name, name))
 			h.Write(raw)
 		}
 	}
+}
+
+// sourcePath is where an extension's file is embedded: its own folder, or the shared one named.
+func sourcePath(ext, name string) string {
+	if strings.Contains(name, "/") {
+		return name
+	}
+	return ext + "/" + name
 }
 
 // writeExtensions installs the extensions under dir (the copy's root).
@@ -99,11 +108,11 @@ func writeExtensions(c config, dir string) error {
 			return err
 		}
 		for _, name := range e.files {
-			raw, err := extSources.ReadFile(e.name + "/" + name)
+			raw, err := extSources.ReadFile(sourcePath(e.name, name))
 			if err != nil {
 				return err
 			}
-			target := strings.TrimSuffix(name, ".txt")
+			target := strings.TrimSuffix(filepath.Base(name), ".txt")
 			if name == "stub.go.txt" {
 				target = e.name + ".go"
 			}

@@ -5,36 +5,18 @@
 // dense MLP step at batch 128 took 4.0–5.8 ms with set-to-none, 2.9–3.1 ms with zeroing,
 // `lowrank bench --models mlp --methods original`). Parameters without a
 // gradient are skipped. Runs without recording gradients.
-#include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
 
 #include "fused.h"
+#include "guard.h"
 
 namespace {
 
-at::Tensor &T(void *h) { return *static_cast<at::Tensor *>(h); }
-
-char *message(const char *what) {
-  char *m = static_cast<char *>(std::malloc(std::strlen(what) + 1));
-  if (m != nullptr) std::strcpy(m, what);
-  return m;
-}
+using lowrank::T;
 
 template <typename F>
 char *guarded(F f) {
-  try {
-    at::NoGradGuard no_grad;
-    f();
-    return nullptr;
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception in a fused optimizer step");
-  }
+  return lowrank::guarded("unknown C++ exception in a fused optimizer step", f);
 }
 
 // grad_of returns the parameter's gradient with weight decay applied (g + wd·p), or an
