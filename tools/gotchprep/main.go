@@ -41,6 +41,9 @@
 //  11. The package c10d is added (c10d/c10d.cpp): PyTorch's TCPStore, Gloo (and NCCL) process
 //     groups, all-reduce, broadcast, barrier and a bucketed gradient reducer, for lowrank's
 //     distributed training. Without Gloo's headers it is a stub that returns an error naming them.
+//  12. The package layout is added (layout/layout.cpp): a tensor's memory layout changed in place
+//     (set_data, as PyTorch's Module.to(memory_format=...)) for train.memory_format channels_last,
+//     which gotch's API cannot do. fused and layout share common/guard.h.
 //
 // The copy is rebuilt only when its inputs change (a stamp file records them), so a re-run is fast.
 package main
