@@ -12,11 +12,11 @@ func Convolutional(model string) bool { return convolutional[model] }
 
 // ChannelsLast resolves train.memory_format: whether the model's 4-d weights and the image
 // batches are stored channels_last (NHWC). auto picks what measured faster on CPU with
-// libtorch 1.13 and oneDNN (the README's performance section, `go run ./bench/compare -sections
-// layout`): channels_last for every low-rank convolutional model, with either scheme (0.70–0.88×
+// libtorch 1.13 and oneDNN (the README's memory-format table, `go run ./bench/compare -sections
+// layout`): channels_last for every low-rank convolutional model, with either scheme (0.72–0.89×
 // the contiguous step: oneDNN runs the thin factor convolutions in NHWC without reordering
-// between them), and for the dense CNN and ResNets (0.82×, 0.95×); contiguous for the dense VGGs
-// (1.03×).
+// between them), and for the dense CNN and ResNet18 (0.86×, 0.97×); contiguous for the dense VGGs
+// (0.99× there, 1.03× in an earlier run: no gain).
 func (c Config) ChannelsLast() bool {
 	if !convolutional[c.Model.Name] {
 		return false
