@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/internal/stats"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 )
@@ -373,7 +374,7 @@ func run(o options, md *bytes.Buffer, quick bool) error {
 // setting describes a Go result's low-rank scheme and layout, e.g. "channel, budget 0.4,
 // channels_last" (the layout alone for a model without factorized convolutions).
 func setting(r result) string {
-	if r.Method != "low_rank" || !isConv(r.Model) {
+	if r.Method != "low_rank" || !config.Convolutional(r.Model) {
 		return r.MemoryFormat
 	}
 	ratio := r.Ratio
@@ -387,13 +388,6 @@ func setting(r result) string {
 	return fmt.Sprintf("%s, %s, %s", r.ConvScheme, rule, r.MemoryFormat)
 }
 
-func isConv(model string) bool {
-	switch model {
-	case "cnn", "vgg11", "vgg16", "resnet18", "resnet101":
-		return true
-	}
-	return false
-}
 
 // lowRankRatios compares each low-rank model with its dense one: the step-time ratio against the
 // FLOP ratio, and the multiply-add rate (GFLOP/s) reached, for the default scheme (from the
