@@ -388,7 +388,6 @@ func setting(r result) string {
 	return fmt.Sprintf("%s, %s, %s", r.ConvScheme, rule, r.MemoryFormat)
 }
 
-
 // lowRankRatios compares each low-rank model with its dense one: the step-time ratio against the
 // FLOP ratio, and the multiply-add rate (GFLOP/s) reached, for the default scheme (from the
 // rounds above) and the other scheme (measured here, in its auto layout).
