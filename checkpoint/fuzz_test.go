@@ -78,3 +78,43 @@ func FuzzUnpickle(f *testing.F) {
 		}
 	})
 }
+
+// optimizerLike is a tree as torch.optim's state_dict(): int-keyed state, a param group with a
+// tuple, floats, None and a list of names.
+func optimizerLike(t *ts.Tensor) Dict {
+	return Dict{
+		{"state", Dict{{int64(0), Dict{{"step", t}, {"exp_avg", t}}}}},
+		{"param_groups", List{Dict{{"lr", 0.1}, {"betas", Tuple{0.9, 0.999}}, {"foreach", nil},
+			{"amsgrad", false}, {"params", []int64{0}}, {"param_names", List{"w"}}}}},
+	}
+}
+
+// FuzzObject: any bytes, read as a torch.save file of a general object (an optimizer's
+// state_dict), give a tree and tensors or an error, never a panic; the seed is such a file.
+func FuzzObject(f *testing.F) {
+	a, err := ts.Ones([]int64{2}, gotch.Float, gotch.CPU)
+	if err != nil {
+		f.Fatal(err)
+	}
+	path := filepath.Join(f.TempDir(), "optimizer.pt")
+	if err := SaveObject(path, optimizerLike(a)); err != nil {
+		f.Fatal(err)
+	}
+	a.MustDrop()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add(raw[:len(raw)*2/3])
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out, _, root, err := loadRefs(raw, 1<<20)
+		if err != nil {
+			return
+		}
+		_, _ = goValue(root, "")
+		for _, x := range out {
+			x.MustDrop()
+		}
+	})
+}

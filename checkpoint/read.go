@@ -91,7 +91,7 @@ func LoadAliasedLimit(path string, limit int64) (out map[string]*ts.Tensor, alia
 }
 
 func load(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]string, error) {
-	out, refs, err := loadRefs(raw, limit)
+	out, refs, _, err := loadRefs(raw, limit)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,13 +114,15 @@ func load(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]string, er
 	return out, aliases, nil
 }
 
-func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensorRef, error) {
+// loadRefs reads the archive raw: its tensors by flattened key, their references, and the
+// unpickled root object.
+func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensorRef, any, error) {
 	if len(raw) >= 2 && raw[0] == opProto {
-		return nil, nil, errors.New("legacy (non-zip) torch.save format; re-save it with a PyTorch ≥ 1.6 torch.save, which writes zip files")
+		return nil, nil, nil, errors.New("legacy (non-zip) torch.save format; re-save it with a PyTorch ≥ 1.6 torch.save, which writes zip files")
 	}
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("not a torch.save zip archive: %w", err)
+		return nil, nil, nil, fmt.Errorf("not a torch.save zip archive: %w", err)
 	}
 	files := map[string]*zip.File{}
 	prefix := ""
@@ -132,26 +134,26 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 	}
 	for name := range files {
 		if strings.HasSuffix(name, "/constants.pkl") || strings.Contains(name, "/code/") {
-			return nil, nil, errors.New("a TorchScript archive (torch.jit.save, or gotch's VarStore.Save), not a state dict; in PyTorch save model.state_dict() with torch.save")
+			return nil, nil, nil, errors.New("a TorchScript archive (torch.jit.save, or gotch's VarStore.Save), not a state dict; in PyTorch save model.state_dict() with torch.save")
 		}
 	}
 	if prefix == "" {
-		return nil, nil, errors.New("no data.pkl: not a torch.save archive")
+		return nil, nil, nil, errors.New("no data.pkl: not a torch.save archive")
 	}
 	if _, ok := files[prefix+"version"]; !ok {
-		return nil, nil, errors.New("no version record: not a torch.save archive (or truncated)")
+		return nil, nil, nil, errors.New("no version record: not a torch.save archive (or truncated)")
 	}
 	pkl, err := readEntry(files[prefix+"data.pkl"], 1<<30)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data.pkl: %w", err)
+		return nil, nil, nil, fmt.Errorf("data.pkl: %w", err)
 	}
 	root, err := unpickle(pkl)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data.pkl: %w", err)
+		return nil, nil, nil, fmt.Errorf("data.pkl: %w", err)
 	}
 	refs := map[string]tensorRef{}
 	if err := collect(root, "", refs); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	storages := map[string][]byte{}
 	left := limit // of the bytes this load may allocate
@@ -161,11 +163,11 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fail := func(err error) (map[string]*ts.Tensor, map[string]tensorRef, error) {
+	fail := func(err error) (map[string]*ts.Tensor, map[string]tensorRef, any, error) {
 		for _, t := range out {
 			t.MustDrop()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, n := range names {
 		r := refs[n]
@@ -190,7 +192,7 @@ func loadRefs(raw []byte, limit int64) (map[string]*ts.Tensor, map[string]tensor
 		}
 		out[n] = t
 	}
-	return out, refs, nil
+	return out, refs, root, nil
 }
 
 // errTooLarge is readEntry's error for an entry over its limit.
@@ -215,15 +217,22 @@ func readEntry(f *zip.File, limit uint64) ([]byte, error) {
 	return data, nil
 }
 
-// collect flattens dicts of tensors into refs, skipping _metadata and non-tensor values.
+// collect flattens dicts of tensors into refs, skipping _metadata and non-tensor values. An
+// integer key names its value in decimal (an optimizer state_dict's "state.0.exp_avg"); in a
+// nested dict below a list (param_groups) nothing is collected.
 func collect(v any, prefix string, refs map[string]tensorRef) error {
 	d, ok := v.(*pyDict)
 	if !ok {
 		return fmt.Errorf("the pickled object is a %T, not a state dict", v)
 	}
 	for _, k := range d.keys {
-		ks, ok := k.(string)
-		if !ok {
+		var ks string
+		switch x := k.(type) {
+		case string:
+			ks = x
+		case int64:
+			ks = strconv.FormatInt(x, 10)
+		default:
 			continue
 		}
 		name := ks

@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"archive/zip"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -67,77 +65,23 @@ func Save(path string, tensors map[string]*ts.Tensor) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var p pickler
-	p.header()
-	p.global("collections", "OrderedDict")
-	p.op(opEmptyTuple)
-	p.op(opReduce)
-	p.op(opMark)
-	type blob struct {
-		key  string
-		data []byte
-	}
-	var blobs []blob
-	keys := map[*ts.Tensor]string{}
+	d := make(Dict, len(names))
 	for i, n := range names {
-		t := tensors[n]
-		cls, _, err := storageClass(t.DType())
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: tensor %s: %w", path, n, err)
-		}
-		key, shared := keys[t]
-		if !shared {
-			data, err := tensorBytes(t)
-			if err != nil {
-				return fmt.Errorf("checkpoint %s: tensor %s: %w", path, n, err)
-			}
-			key = strconv.Itoa(i)
-			keys[t] = key
-			blobs = append(blobs, blob{key, data})
-		}
-		size := t.MustSize()
-		p.unicode(n)
-		p.global("torch._utils", "_rebuild_tensor_v2")
-		p.op(opMark)
-		p.op(opMark) // persistent id
-		p.unicode("storage")
-		p.global("torch", cls)
-		p.unicode(key)
-		p.unicode("cpu")
-		p.int(int64(t.Numel()))
-		p.op(opTuple)
-		p.op(opBinPersID)
-		p.int(0) // storage offset
-		p.intTuple(size)
-		p.intTuple(contiguousStrides(size))
-		p.op(opNewFalse) // requires_grad
-		p.global("collections", "OrderedDict")
-		p.op(opEmptyTuple)
-		p.op(opReduce) // backward hooks
-		p.op(opTuple)
-		p.op(opReduce)
+		d[i] = Item{n, tensors[n]}
 	}
-	p.op(opSetItems)
-	p.op(opStop)
-
-	prefix := archiveName(path)
-	var buf bytes.Buffer
-	cw := &countingWriter{w: &buf}
-	zw := zip.NewWriter(cw)
-	files := []blob{{prefix + "/data.pkl", p.buf.Bytes()}, {prefix + "/byteorder", []byte("little")}}
-	for _, b := range blobs {
-		files = append(files, blob{prefix + "/data/" + b.key, b.data})
+	var w objectWriter
+	w.p.header()
+	w.p.global("collections", "OrderedDict")
+	w.p.op(opEmptyTuple)
+	w.p.op(opReduce)
+	if err := w.items(d); err != nil {
+		return fmt.Errorf("checkpoint %s: tensor %w", path, err)
 	}
-	files = append(files, blob{prefix + "/version", []byte("3\n")})
-	for _, f := range files {
-		if err := writeStored(zw, cw, f.key, f.data); err != nil {
-			return err
-		}
-	}
-	if err := zw.Close(); err != nil {
+	raw, err := w.archive(path)
+	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	return WriteFileAtomic(path, raw)
 }
 
 // archiveName is the top-level folder: the file's base name without extension, as torch.save.

@@ -107,21 +107,21 @@ func NewConv2d(p *nn.Path, in, out, k int64, cfg ConvConfig) (*Conv2d, error) {
 		vFan, uFan = in*k*k, r
 	}
 	first, second := p.Sub("conv").Sub("0"), p.Sub("conv").Sub("1")
-	if c.V, err = uniformParam(first, "weight", vShape, FanInBound(vFan)); err != nil {
-		return nil, err
-	}
-	if c.U, err = uniformParam(second, "weight", uShape, FanInBound(uFan)); err != nil {
-		return nil, err
-	}
+	// Drawn V, U, then the biases; registered as nn.Sequential(nn.Conv2d, nn.Conv2d) registers
+	// them (each factor's weight, then its bias).
+	specs := []uniformSpec{{&c.V, first, "weight", vShape, FanInBound(vFan)}, {&c.U, second, "weight", uShape, FanInBound(uFan)}}
+	register := []int{0}
 	if cfg.FactorBias {
-		if c.VBias, err = uniformParam(first, "bias", []int64{r}, FanInBound(vFan)); err != nil {
-			return nil, err
-		}
+		specs = append(specs, uniformSpec{&c.VBias, first, "bias", []int64{r}, FanInBound(vFan)})
+		register = append(register, len(specs)-1)
 	}
+	register = append(register, 1)
 	if cfg.Bias || cfg.FactorBias {
-		if c.Bias, err = uniformParam(second, "bias", []int64{out}, FanInBound(uFan)); err != nil {
-			return nil, err
-		}
+		specs = append(specs, uniformSpec{&c.Bias, second, "bias", []int64{out}, FanInBound(uFan)})
+		register = append(register, len(specs)-1)
+	}
+	if err := uniformParams(specs, register); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

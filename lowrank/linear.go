@@ -51,19 +51,19 @@ func NewLinear(p *nn.Path, in, out int64, cfg LinearConfig) (*Linear, error) {
 	if cfg.Names == VTUNames {
 		first, second = p.Sub("linear_VT"), p.Sub("linear_U")
 	}
-	if l.V, err = uniformParam(first, "weight", []int64{r, in}, FanInBound(in)); err != nil {
-		return nil, err
+	specs := []uniformSpec{
+		{&l.V, first, "weight", []int64{r, in}, FanInBound(in)},
+		{&l.U, second, "weight", []int64{out, r}, FanInBound(r)},
+		{&l.VBias, first, "bias", []int64{r}, FanInBound(in)},
+		{&l.Bias, second, "bias", []int64{out}, FanInBound(r)},
 	}
-	if l.U, err = uniformParam(second, "weight", []int64{out, r}, FanInBound(r)); err != nil {
-		return nil, err
+	// Drawn V, U, b_V, b_U; registered as nn.Sequential(nn.Linear, nn.Linear) registers them.
+	register := []int{0, 2, 1, 3}
+	if cfg.NoBias {
+		specs, register = specs[:2], []int{0, 1}
 	}
-	if !cfg.NoBias {
-		if l.VBias, err = uniformParam(first, "bias", []int64{r}, FanInBound(in)); err != nil {
-			return nil, err
-		}
-		if l.Bias, err = uniformParam(second, "bias", []int64{out}, FanInBound(r)); err != nil {
-			return nil, err
-		}
+	if err := uniformParams(specs, register); err != nil {
+		return nil, err
 	}
 	return l, nil
 }

@@ -137,22 +137,16 @@ func NewLSTM(p *nn.Path, in, hidden int64, cfg LSTMConfig) (*LSTM, error) {
 			return nil, err
 		}
 		fb := func(r int64) float64 { return math.Sqrt(3 * (k / math.Sqrt(3)) / math.Sqrt(float64(r))) }
-		for _, spec := range []struct {
-			t     **ts.Tensor
-			name  string
-			shape []int64
-			bound float64
-		}{
-			{&l.IhU, "weight_ih_U", []int64{4 * hidden, l.RIh}, fb(l.RIh)},
-			{&l.IhV, "weight_ih_VT", []int64{l.RIh, lin}, fb(l.RIh)},
-			{&l.HhU, "weight_hh_U", []int64{4 * hidden, l.RHh}, fb(l.RHh)},
-			{&l.HhV, "weight_hh_VT", []int64{l.RHh, hidden}, fb(l.RHh)},
-			{&l.BiasIH, "bias_ih", []int64{4 * hidden}, k},
-			{&l.BiasHH, "bias_hh", []int64{4 * hidden}, k},
-		} {
-			if *spec.t, err = uniformParam(lp, spec.name, spec.shape, spec.bound); err != nil {
-				return nil, err
-			}
+		// Drawn U before V^T; registered as the reference's cell registers them (V^T, U).
+		if err := uniformParams([]uniformSpec{
+			{&l.IhU, lp, "weight_ih_U", []int64{4 * hidden, l.RIh}, fb(l.RIh)},
+			{&l.IhV, lp, "weight_ih_VT", []int64{l.RIh, lin}, fb(l.RIh)},
+			{&l.HhU, lp, "weight_hh_U", []int64{4 * hidden, l.RHh}, fb(l.RHh)},
+			{&l.HhV, lp, "weight_hh_VT", []int64{l.RHh, hidden}, fb(l.RHh)},
+			{&l.BiasIH, lp, "bias_ih", []int64{4 * hidden}, k},
+			{&l.BiasHH, lp, "bias_hh", []int64{4 * hidden}, k},
+		}, []int{1, 0, 3, 2, 4, 5}); err != nil {
+			return nil, err
 		}
 		m.Layers = append(m.Layers, l)
 	}

@@ -9,23 +9,40 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// uniformParam registers a trainable parameter drawn from U(-bound, bound), PyTorch's default
-// for nn.Linear and nn.Conv2d weights and biases with bound = 1/√fan_in.
-func uniformParam(p *nn.Path, name string, dims []int64, bound float64) (*ts.Tensor, error) {
-	t, err := ts.Zeros(dims, gotch.Float, p.Device())
-	if err != nil {
-		return nil, err
+// uniformSpec is a parameter drawn from U(-bound, bound) and registered as name under path, into *dst.
+type uniformSpec struct {
+	dst   **ts.Tensor
+	path  *nn.Path
+	name  string
+	shape []int64
+	bound float64
+}
+
+// uniformParams draws specs' values in their order (the order a seed's draws have always followed)
+// and registers them in the order register lists (indices into specs): PyTorch's registration
+// order, which model.parameters() and a torch.optim state_dict's parameter numbers follow.
+func uniformParams(specs []uniformSpec, register []int) error {
+	drawn := make([]*ts.Tensor, len(specs))
+	defer func() { drop(drawn...) }()
+	for i, s := range specs {
+		t, err := ts.Zeros(s.shape, gotch.Float, s.path.Device())
+		if err != nil {
+			return err
+		}
+		drawn[i] = t
+		if err := t.Uniform_(-s.bound, s.bound); err != nil {
+			return err
+		}
 	}
-	if err := t.Uniform_(-bound, bound); err != nil {
-		t.MustDrop()
-		return nil, err
+	for _, i := range register {
+		s := specs[i]
+		v, err := s.path.Add(s.name, drawn[i], true)
+		if err != nil {
+			return fmt.Errorf("registering %s: %w", s.name, err)
+		}
+		*s.dst = v
 	}
-	v, err := p.Add(name, t, true)
-	t.MustDrop()
-	if err != nil {
-		return nil, fmt.Errorf("registering %s: %w", name, err)
-	}
-	return v, nil
+	return nil
 }
 
 // FanInBound is 1/√fan_in, the bound of PyTorch's default init for weights and biases.

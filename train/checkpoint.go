@@ -15,7 +15,7 @@ import (
 )
 
 // A training checkpoint is a folder: model.pt (the state dict, loadable by PyTorch),
-// optimizer.pt (the optimizer's buffers and step count) and trainer.json (progress, history
+// optimizer.pt (torch.optim's state_dict of the optimizer) and trainer.json (progress, history
 // and the configuration). It is written beside the old one and swapped in by renames, so a
 // crash leaves either the old or the new checkpoint whole.
 type trainerState struct {
@@ -72,7 +72,7 @@ func readTrainerState(dir string) (trainerState, error) {
 	return st, nil
 }
 
-func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, st trainerState, cfg config.Config) error {
+func saveCheckpoint(dir string, vars map[string]*ts.Tensor, optState checkpoint.Dict, st trainerState, cfg config.Config) error {
 	tmp, old := dir+".tmp", dir+".old"
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -83,7 +83,7 @@ func saveCheckpoint(dir string, vars, optState map[string]*ts.Tensor, st trainer
 	if err := checkpoint.Save(filepath.Join(tmp, "model.pt"), vars); err != nil {
 		return err
 	}
-	if err := checkpoint.Save(filepath.Join(tmp, "optimizer.pt"), optState); err != nil {
+	if err := checkpoint.SaveObject(filepath.Join(tmp, "optimizer.pt"), optState); err != nil {
 		return err
 	}
 	st.Config = cfg
@@ -129,15 +129,15 @@ func loadCheckpoint(dir string, vs *nn.VarStore) (*Resume, error) {
 		return nil, err
 	}
 	defer checkpoint.Drop(weights)
-	optState, err := checkpoint.LoadLimit(filepath.Join(dir, "optimizer.pt"), limit)
+	optDict, optTensors, err := checkpoint.LoadObject(filepath.Join(dir, "optimizer.pt"), limit)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkpoint.Apply(vs.NamedVariables(), weights, aliases); err != nil {
-		checkpoint.Drop(optState)
+		checkpoint.Drop(optTensors)
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	return &Resume{Progress: st.Progress, OptimizerState: optState}, nil
+	return &Resume{Progress: st.Progress, OptimizerState: &OptimizerState{Dict: optDict, Tensors: optTensors}}, nil
 }
 
 // ChosenRanks returns the per-layer ranks an automatic schedule chose in the run folder dir

@@ -10,8 +10,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
-	"github.com/sugarme/gotch/ts"
 
+	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/models"
 	"github.com/lowrank-dev/lowrank/train"
@@ -57,7 +57,7 @@ func fitRanks(t *testing.T, build func(*nn.Path) (models.Model, error), wrap fun
 			}
 			_, errs[r] = train.Fit(ctxOf(r), wrap(r, m), vs, tr, te, train.Options{Epochs: 2, BatchSize: 64, Log: quietLog(),
 				Schedule: train.Schedule{LR: 0.01}, Dist: g,
-				Checkpoint: func(_ string, p train.Progress, _ map[string]*ts.Tensor) error { steps[r] = p.Step; return nil }})
+				Checkpoint: func(_ string, p train.Progress, _ checkpoint.Dict) error { steps[r] = p.Step; return nil }})
 		}()
 	}
 	wg.Wait()

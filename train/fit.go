@@ -14,6 +14,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/lowrank"
@@ -47,7 +48,7 @@ type Options struct {
 	// Checkpoint, when set, is called after every epoch with kind "last" (and again with "best"
 	// when the validation metric improved), and with "last" when ctx is cancelled, after the step in
 	// progress. optState is the optimizer's state (its own tensors).
-	Checkpoint func(kind string, p Progress, optState map[string]*ts.Tensor) error
+	Checkpoint func(kind string, p Progress, optState checkpoint.Dict) error
 	// Resume continues a run from a checkpoint's progress and optimizer state.
 	Resume *Resume
 	// Progress, when set, receives a progress display for every epoch (a live line on a
@@ -88,7 +89,7 @@ type Totals struct {
 // Resume is what a run continues from.
 type Resume struct {
 	Progress       Progress
-	OptimizerState map[string]*ts.Tensor
+	OptimizerState *OptimizerState // nil or empty: a fresh optimizer
 }
 
 // stepSeed is the libtorch seed of a step: dropout masks depend on (seed, epoch, step) alone,
@@ -189,7 +190,7 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		if rank > 0 {
 			p.Partial = Totals{} // the saved partial totals are all ranks' sums: rank 0 carries them
 		}
-		if len(o.Resume.OptimizerState) > 0 { // empty: a fresh optimizer (after a switch)
+		if !o.Resume.OptimizerState.Empty() { // empty: a fresh optimizer (after a switch)
 			if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
 				return nil, fmt.Errorf("resume: %w", err)
 			}

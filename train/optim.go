@@ -11,6 +11,7 @@ import (
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
+	"github.com/lowrank-dev/lowrank/checkpoint"
 )
 
 // optimizer implements PyTorch's SGD, Adam, AdamW and RMSprop update rules over a VarStore's
@@ -49,13 +50,14 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 	if kind == "adam" || kind == "adamw" {
 		opt.momentum = 0
 	}
+	// The model's registration order, as model.parameters() lists a PyTorch module's: the
+	// parameter numbers of a torch.optim state_dict.
 	vars := vs.NamedVariables()
-	for name := range vars {
+	for _, name := range vs.Names() {
 		if vs.IsTrainable(name) {
 			opt.names = append(opt.names, name)
 		}
 	}
-	sort.Strings(opt.names)
 	for _, n := range opt.names {
 		opt.params = append(opt.params, vars[n])
 	}
@@ -149,32 +151,209 @@ func (o *optimizer) buffers(buf string) ([]*ts.Tensor, error) {
 	return out, nil
 }
 
-// State returns the optimizer's state as named tensors (its own, not copies): every buffer as
-// "state.<param>.<buffer>" and the step count as "step".
-func (o *optimizer) State() (map[string]*ts.Tensor, error) {
-	out := make(map[string]*ts.Tensor, len(o.state)+1)
-	for k, v := range o.state {
-		out["state."+k] = v
-	}
-	step, err := ts.NewTensorFromData([]int64{o.step}, []int64{1})
-	if err != nil {
-		return nil, err
-	}
-	out["step"] = step
-	return out, nil
+// OptimizerState is an optimizer's state as torch.optim's state_dict() holds it, read from a
+// checkpoint: Dict is the tree ("state", keyed by parameter number, and "param_groups") with each
+// tensor as the checkpoint.TensorKey of its entry in Tensors.
+type OptimizerState struct {
+	Dict    checkpoint.Dict
+	Tensors map[string]*ts.Tensor
 }
 
-// LoadState restores what State returned, checking every buffer's parameter and shape first.
-func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
+// Empty reports whether s holds no state (a fresh optimizer).
+func (s *OptimizerState) Empty() bool { return s == nil || len(s.Dict) == 0 }
+
+// buffersOf are the per-parameter state entries torch.optim keeps for each optimizer (besides
+// "step", which Adam, AdamW and RMSprop keep per parameter as a float32 0-dim tensor).
+var buffersOf = map[string][]string{
+	"sgd": {"momentum_buffer"}, "adam": {"exp_avg", "exp_avg_sq"}, "adamw": {"exp_avg", "exp_avg_sq"},
+	"rmsprop": {"square_avg", "momentum_buffer"},
+}
+
+// group is the optimizer's one param_group, with the keys torch.optim's class of the same kind
+// writes (PyTorch 1.13 to 2.x), "params" numbering the parameters in o.names order (the model's
+// registration order, as model.parameters()) and "param_names" naming them.
+func (o *optimizer) group() checkpoint.Dict {
+	var g checkpoint.Dict
+	add := func(k string, v any) { g = append(g, checkpoint.Item{Key: k, Value: v}) }
+	add("lr", o.lr)
+	switch o.kind {
+	case "sgd":
+		add("momentum", o.momentum)
+		add("dampening", 0.0)
+		add("weight_decay", o.wd)
+		add("nesterov", false)
+	case "adam", "adamw":
+		add("betas", checkpoint.Tuple{o.beta1, o.beta2})
+		add("eps", o.eps)
+		add("weight_decay", o.wd)
+		add("amsgrad", false)
+		add("capturable", false)
+		add("fused", false)
+	case "rmsprop":
+		add("momentum", o.momentum)
+		add("alpha", o.alpha)
+		add("eps", o.eps)
+		add("centered", false)
+		add("weight_decay", o.wd)
+	}
+	add("maximize", false)
+	add("foreach", nil)
+	add("differentiable", false)
+	params := make([]int64, len(o.names))
+	names := make(checkpoint.List, len(o.names))
+	for i, n := range o.names {
+		params[i], names[i] = int64(i), n
+	}
+	add("params", params)
+	add("param_names", names)
+	return g
+}
+
+// State returns the optimizer's state as torch.optim's state_dict(): {"state": {i: {"step",
+// buffers...}}, "param_groups": [group]}, parameter i being the model's i-th trainable
+// parameter in registration order, so that torch.optim.<Kind>(model.parameters())
+// .load_state_dict takes it for the same model. The buffers are the optimizer's own tensors.
+func (o *optimizer) State() (checkpoint.Dict, error) {
+	var state checkpoint.Dict
+	for i, n := range o.names {
+		var entry checkpoint.Dict
+		if o.kind != "sgd" && o.step > 0 {
+			step, err := ts.NewTensorFromData([]float32{float32(o.step)}, []int64{1})
+			if err != nil {
+				return nil, err
+			}
+			scalar, err := step.Squeeze(true)
+			if err != nil {
+				return nil, err
+			}
+			entry = append(entry, checkpoint.Item{Key: "step", Value: scalar})
+		}
+		for _, b := range buffersOf[o.kind] {
+			if t, ok := o.state[n+"."+b]; ok {
+				entry = append(entry, checkpoint.Item{Key: b, Value: t})
+			}
+		}
+		if len(entry) > 0 {
+			state = append(state, checkpoint.Item{Key: int64(i), Value: entry})
+		}
+	}
+	return checkpoint.Dict{{Key: "state", Value: state}, {Key: "param_groups", Value: checkpoint.List{o.group()}}}, nil
+}
+
+// LoadState restores a state_dict that State or torch.optim wrote (or a checkpoint of an earlier
+// lowrank, a flat "state.<param>.<buffer>" dict with a "step"). Everything is checked against the
+// model first: one param group numbering as many parameters as the model has (and naming the same
+// ones, when it names them), buffers this optimizer keeps, of their parameter's shape. Nothing
+// changes when a check fails.
+func (o *optimizer) LoadState(st *OptimizerState) error {
+	if _, ok := st.Dict.Get("param_groups"); !ok {
+		return o.loadFlatState(st.Tensors)
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("optimizer state does not fit the model: "+format, a...)
+	}
+	groups, _ := st.Dict.Get("param_groups")
+	gl, ok := groups.(checkpoint.List)
+	if !ok || len(gl) != 1 {
+		return fail("want 1 param group, the file has %v", describeGroups(groups))
+	}
+	g, ok := gl[0].(checkpoint.Dict)
+	if !ok {
+		return fail("its param group is a %T, not a dict", gl[0])
+	}
+	params, _ := g.Get("params")
+	pl, ok := params.(checkpoint.List)
+	if !ok || len(pl) != len(o.names) {
+		return fail("its param group has %v parameters, the model %d trainable ones", countOf(params), len(o.names))
+	}
+	if names, ok := g.Get("param_names"); ok {
+		nl, _ := names.(checkpoint.List)
+		for i, n := range nl {
+			if i < len(o.names) && n != o.names[i] {
+				return fail("parameter %d is %v in the file, %s in the model", i, n, o.names[i])
+			}
+		}
+	}
+	// The file's parameter numbers (params[i]) name the model's i-th parameter.
+	index := map[int64]int{}
+	for i, v := range pl {
+		n, ok := v.(int64)
+		if !ok {
+			return fail("param number %v is not an integer", v)
+		}
+		index[n] = i
+	}
+	stateV, _ := st.Dict.Get("state")
+	sd, ok := stateV.(checkpoint.Dict)
+	if !ok && stateV != nil {
+		return fail("state is a %T, not a dict", stateV)
+	}
+	known := map[string]bool{"step": true}
+	for _, b := range buffersOf[o.kind] {
+		known[b] = true
+	}
+	loaded := map[string]*ts.Tensor{}
+	var step int64
+	for _, it := range sd {
+		n, _ := it.Key.(int64)
+		i, ok := index[n]
+		if !ok {
+			return fail("state for parameter %v, which its param group does not list", it.Key)
+		}
+		entry, ok := it.Value.(checkpoint.Dict)
+		if !ok {
+			return fail("state %v is a %T, not a dict", it.Key, it.Value)
+		}
+		for _, e := range entry {
+			buf, _ := e.Key.(string)
+			if !known[buf] {
+				return fail("state %v holds %v, which %s does not keep", it.Key, e.Key, o.kind)
+			}
+			var t *ts.Tensor
+			switch v := e.Value.(type) {
+			case checkpoint.TensorKey:
+				t = st.Tensors[string(v)]
+			case int64:
+				if buf == "step" {
+					step = max(step, v)
+					continue
+				}
+			case float64:
+				if buf == "step" {
+					step = max(step, int64(v))
+					continue
+				}
+			}
+			if t == nil {
+				return fail("state %v.%s is a %T, not a tensor", it.Key, buf, e.Value)
+			}
+			if buf == "step" {
+				step = max(step, int64(t.Float64Values()[0]))
+				continue
+			}
+			p := o.params[i]
+			if fmt.Sprint(p.MustSize()) != fmt.Sprint(t.MustSize()) {
+				return fail("%s's %s has shape %v in the file, the parameter %v", o.names[i], buf, t.MustSize(), p.MustSize())
+			}
+			loaded[o.names[i]+"."+buf] = t
+		}
+	}
+	return o.install(loaded, step)
+}
+
+// loadFlatState restores the flat "state.<param>.<buffer>" and "step" tensors that lowrank wrote
+// before its optimizer.pt became a torch.optim state_dict.
+func (o *optimizer) loadFlatState(st map[string]*ts.Tensor) error {
 	step, ok := st["step"]
 	if !ok {
-		return fmt.Errorf("optimizer state has no step count")
+		return fmt.Errorf("optimizer state has neither param_groups nor a step count: not an optimizer state_dict")
 	}
 	params := map[string]*ts.Tensor{}
 	for i, n := range o.names {
 		params[n] = o.params[i]
 	}
 	var problems []string
+	loaded := map[string]*ts.Tensor{}
 	for k, v := range st {
 		if k == "step" {
 			continue
@@ -191,18 +370,26 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 		} else if fmt.Sprint(p.MustSize()) != fmt.Sprint(v.MustSize()) {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, its parameter %v", k, v.MustSize(), p.MustSize()))
 		}
+		loaded[rest] = v
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return fmt.Errorf("optimizer state does not fit the model: %s", strings.Join(problems, "; "))
 	}
-	o.state, o.slices = map[string]*ts.Tensor{}, nil
-	for k, v := range st {
-		if k == "step" {
-			continue
-		}
-		name := strings.TrimPrefix(k, "state.")
-		dev, err := params[name[:strings.LastIndexByte(name, '.')]].Device()
+	return o.install(loaded, step.Int64Values()[0])
+}
+
+// install makes the checked buffers ("<param>.<buffer>") the optimizer's state, on their
+// parameter's device and in its layout.
+func (o *optimizer) install(loaded map[string]*ts.Tensor, step int64) error {
+	params := map[string]*ts.Tensor{}
+	for i, n := range o.names {
+		params[n] = o.params[i]
+	}
+	state := map[string]*ts.Tensor{}
+	for name, v := range loaded {
+		p := params[name[:strings.LastIndexByte(name, '.')]]
+		dev, err := p.Device()
 		if err != nil {
 			return err
 		}
@@ -211,13 +398,27 @@ func (o *optimizer) LoadState(st map[string]*ts.Tensor) error {
 		}
 		// A buffer takes its parameter's layout (checkpoints hold them contiguous), as a fresh
 		// one made by ZerosLike would: the fused update then runs over matching strides.
-		if layout.IsChannelsLast(params[name[:strings.LastIndexByte(name, '.')]]) {
+		if layout.IsChannelsLast(p) {
 			if err := layout.Set([]*ts.Tensor{v}, true); err != nil {
 				return err
 			}
 		}
-		o.state[name] = v
+		state[name] = v
 	}
-	o.step = step.Int64Values()[0]
+	o.state, o.slices, o.step = state, nil, step
 	return nil
+}
+
+func describeGroups(v any) string {
+	if l, ok := v.(checkpoint.List); ok {
+		return fmt.Sprint(len(l))
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func countOf(v any) string {
+	if l, ok := v.(checkpoint.List); ok {
+		return fmt.Sprint(len(l))
+	}
+	return fmt.Sprintf("no list of (%T)", v)
 }

@@ -121,7 +121,7 @@ func TestNaNKeepsLastGoodCheckpoint(t *testing.T) {
 	_, err = train.Fit(context.Background(), nanAfter{m, &armed}, vs, tr, te, train.Options{Epochs: 3, Log: quietLog(),
 		Schedule: train.Schedule{LR: 0.01},
 		OnEpoch:  func(train.EpochMetrics) error { armed = true; return nil },
-		Checkpoint: func(kind string, p train.Progress, _ map[string]*ts.Tensor) error {
+		Checkpoint: func(kind string, p train.Progress, _ checkpoint.Dict) error {
 			saved = append(saved, fmt.Sprintf("%s@%d", kind, p.Epoch))
 			return nil
 		}})

@@ -17,7 +17,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/nn"
-	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
@@ -162,8 +161,8 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		OnEpoch:   mw.Write,
 		Dist:      g,
 	}
-	save := func(m models.Model, vs *nn.VarStore, st *trainerState) func(string, Progress, map[string]*ts.Tensor) error {
-		return func(kind string, p Progress, optState map[string]*ts.Tensor) error {
+	save := func(m models.Model, vs *nn.VarStore, st *trainerState) func(string, Progress, checkpoint.Dict) error {
+		return func(kind string, p Progress, optState checkpoint.Dict) error {
 			if !lead {
 				return nil
 			}
@@ -226,7 +225,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 // and the progress it continues from.
 func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
 	splits data.Splits, st *trainerState, from *Resume,
-	save func(models.Model, *nn.VarStore, *trainerState) func(string, Progress, map[string]*ts.Tensor) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
+	save func(models.Model, *nn.VarStore, *trainerState) func(string, Progress, checkpoint.Dict) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
 	// A probe of the low-rank model names the factorizable layers.
 	pvs := nn.NewVarStore(dvs.Device())
 	probe, err := cfg.Build(pvs.Root(), "low_rank")
@@ -322,7 +321,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 	if o.Perplexity {
 		p.Best = math.Inf(1) // "best" restarts with the low-rank model
 	}
-	if err := save(low, lvs, st)("last", p, map[string]*ts.Tensor{}); err != nil {
+	if err := save(low, lvs, st)("last", p, nil); err != nil {
 		return nil, nil, from, err
 	}
 	return low, lvs, &Resume{Progress: p}, nil

@@ -3,7 +3,8 @@
 Written for these tests after the reference implementation's architecture (module names give
 the state_dict keys). Usage: torch_models.py MODEL DIR, where DIR holds manifest.json and the raw
 tensors the Go test wrote; the script loads them with load_state_dict(strict=True), runs the
-model in eval mode on DIR's input and writes output.bin and output.json.
+model in eval mode on DIR's input and writes output.bin and output.json. torch_models.py
+--order MODEL prints the names of MODEL's parameters() in order, as JSON.
 """
 import json
 import math
@@ -242,6 +243,9 @@ def load(d, entry):
 
 
 def main():
+    if sys.argv[1] == '--order':  # the model's parameters() order, by name
+        print(json.dumps([n for n, _ in BUILD[sys.argv[2]]().named_parameters()]))
+        return
     name, d = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
     with open(os.path.join(d, 'manifest.json')) as f:

@@ -106,21 +106,28 @@ func TestCgoFlags(t *testing.T) {
 	}
 }
 
-func TestPatchPathSub(t *testing.T) {
+func TestPatchVarStore(t *testing.T) {
 	dir := t.TempDir()
 	f := dir + "/varstore.go"
-	src := "func (p *Path) Sub(str string) *Path {\n" + pathSubAliasing + "\treturn nil\n}\n"
+	src := "type VarStore struct {\n\tsync.Mutex\n" + varStoreFields +
+		"func (p *Path) Sub(str string) *Path {\n" + pathSubAliasing + "\treturn nil\n}\n" +
+		"func (p *Path) add() {\n" + pathAddStore + "}\n"
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := patchPathSub(f); err != nil {
+	if err := patchVarStore(f); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(f)
-	if !strings.Contains(string(got), pathSubCopy) || strings.Contains(string(got), pathSubAliasing) {
+	for _, e := range varstoreEdits {
+		if !strings.Contains(string(got), e.new) {
+			t.Errorf("%s not applied:\n%s", e.what, got)
+		}
+	}
+	if strings.Contains(string(got), pathSubAliasing) {
 		t.Fatalf("patched:\n%s", got)
 	}
-	if err := patchPathSub(f); err == nil {
+	if err := patchVarStore(f); err == nil {
 		t.Error("a second patch must fail: the source no longer reads as expected")
 	}
 }

@@ -44,6 +44,9 @@
 //  12. The package layout is added (layout/layout.cpp): a tensor's memory layout changed in place
 //     (set_data, as PyTorch's Module.to(memory_format=...)) for train.memory_format channels_last,
 //     which gotch's API cannot do. fused and layout share common/guard.h.
+//  13. nn.VarStore records the order its variables are added in (one field, one line in
+//     Path.add) and nn/lowrank_ext.go's VarStore.Names returns it: PyTorch's optimizer state_dicts
+//     number parameters in registration order, which gotch's map of variables loses.
 //
 // The copy is rebuilt only when its inputs change (a stamp file records them), so a re-run is fast.
 package main

@@ -23,7 +23,7 @@ type config struct {
 
 // patchLevel changes whenever this tool's rewriting logic changes, so that old copies are
 // rebuilt (the stamp also hashes the sources the copy embeds).
-const patchLevel = "14"
+const patchLevel = "15"
 
 func (c config) validate() error {
 	var errs []error
@@ -93,7 +93,7 @@ func run(c config) error {
 	if err := os.WriteFile(filepath.Join(lib, "lowrank_ext.go"), []byte(extFile(c, disabled)), 0o644); err != nil {
 		return err
 	}
-	if err := patchPathSub(filepath.Join(tmp, "nn", "varstore.go")); err != nil {
+	if err := patchVarStore(filepath.Join(tmp, "nn", "varstore.go")); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "nn", "lowrank_ext.go"), []byte(nnExtFile), 0o644); err != nil {
