@@ -20,8 +20,8 @@ import (
 // stateNet is a factorized linear layer (fc, 6 → 5 at rank 2) then a dense one (out, 5 → 3):
 // registration order differs from sorted order, as in every model.
 type stateNet struct {
-	vs  *nn.VarStore
-	fc  *lowrank.Linear
+	vs   *nn.VarStore
+	fc   *lowrank.Linear
 	w, b *ts.Tensor // out: 3×5 and 3
 }
 
