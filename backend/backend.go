@@ -8,9 +8,9 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/lowrank-dev/lowrank/dist/c10d"
+	"github.com/lowrank-dev/lowrank/internal/libtorch"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/c10d"
-	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/internal/malloc"
@@ -43,22 +43,22 @@ func Describe() Info {
 		n = int(cu.DeviceCount())
 	}
 	return Info{
-		LibtorchVersion:  lib.LibtorchVersion,
-		LibtorchDir:      lib.LibtorchDir,
-		BuiltWithCUDA:    lib.BuiltWithCUDA,
+		LibtorchVersion:  libtorch.Version,
+		LibtorchDir:      libtorch.Dir,
+		BuiltWithCUDA:    libtorch.BuiltWithCUDA,
 		BLAS:             BLAS(),
 		Allocator:        malloc.Name(),
 		AllocatorLibrary: malloc.Library(),
 		Threads:          Threads(),
 		CUDAAvailable:    avail,
 		CUDADevices:      n,
-		DisabledOps:      lib.DisabledOps,
+		DisabledOps:      libtorch.DisabledOps,
 		DistBackends:     distBackends(),
 	}
 }
 
 // Threads returns libtorch's intra-op thread count.
-func Threads() int { return lib.AtGetNumThreads() }
+func Threads() int { return libtorch.Threads() }
 
 // SetThreads sets libtorch's intra-op thread count; n <= 0 means one per CPU core. The count
 // is an OpenMP setting of the calling OS thread: call it from the locked thread that runs the
@@ -67,7 +67,7 @@ func SetThreads(n int) {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	lib.AtSetNumThreads(n)
+	libtorch.SetThreads(n)
 }
 
 // BLAS names the BLAS library mapped into this process (Debian's libtorch resolves it through
@@ -136,8 +136,8 @@ func Device(name string) (gotch.Device, error) {
 				return gotch.CPU, fmt.Errorf("device %q: want cuda:N with N a device index", name)
 			}
 		}
-		if !lib.BuiltWithCUDA || !cu.IsAvailable() {
-			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s, %s) has no CUDA device; use device: cpu, or install a CUDA libtorch with LIBTORCH=/path ./install-libtorch.sh", name, lib.LibtorchVersion, lib.LibtorchDir)
+		if !libtorch.BuiltWithCUDA || !cu.IsAvailable() {
+			return gotch.CPU, fmt.Errorf("device %q: this libtorch (%s, %s) has no CUDA device; use device: cpu, or install a CUDA libtorch with LIBTORCH=/path ./install-libtorch.sh", name, libtorch.Version, libtorch.Dir)
 		}
 		if n := int(cu.DeviceCount()); idx >= n {
 			return gotch.CPU, fmt.Errorf("device %q: only %d CUDA device(s) present", name, n)
@@ -148,7 +148,7 @@ func Device(name string) (gotch.Device, error) {
 }
 
 // ManualSeed seeds libtorch's random generators (parameter init, dropout, randn).
-func ManualSeed(seed int64) { lib.AtManualSeed(seed) }
+func ManualSeed(seed int64) { libtorch.ManualSeed(seed) }
 
 // NoGrad runs f with gradient recording off and then restores the previous mode, even if f
 // panics. Grad mode is per OS thread in libtorch, so the goroutine stays on its thread

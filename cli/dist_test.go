@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sugarme/gotch/c10d"
+	"github.com/lowrank-dev/lowrank/dist/c10d"
 
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/data"

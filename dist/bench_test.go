@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lowrank-dev/lowrank/dist/c10d"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/c10d"
 	"github.com/sugarme/gotch/ts"
 )
 

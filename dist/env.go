@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sugarme/gotch/c10d"
+	"github.com/lowrank-dev/lowrank/dist/c10d"
 
 	"github.com/lowrank-dev/lowrank/config"
 )

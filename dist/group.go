@@ -11,8 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lowrank-dev/lowrank/dist/c10d"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/c10d"
 	"github.com/sugarme/gotch/ts"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sugarme/gotch/c10d"
+	"github.com/lowrank-dev/lowrank/dist/c10d"
 
 	"github.com/lowrank-dev/lowrank/cli"
 	"github.com/lowrank-dev/lowrank/data"

@@ -1,7 +1,7 @@
 package train
 
 import (
-	"github.com/sugarme/gotch/layout"
+	"github.com/lowrank-dev/lowrank/internal/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lowrank-dev/lowrank/internal/layout"
 	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sugarme/gotch/fused"
-	"github.com/sugarme/gotch/layout"
+	"github.com/lowrank-dev/lowrank/internal/fused"
+	"github.com/lowrank-dev/lowrank/internal/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/cuda/c10d_check.sh: builds lowrank's c10d binding (tools/gotchprep/c10d/c10d.cpp) with
+# bench/cuda/c10d_check.sh: builds lowrank's c10d binding (dist/c10d/c10d.cpp) with
 # bench/cuda/c10d_check.cpp against the libtorch inside a Python torch (CUDA, NCCL, 2.x: what the
 # development machines lack) and runs it: NCCL on the GPU, and Gloo on CUDA and CPU tensors with
 # two ranks. Run from the repository root on a machine with a GPU; also writes its output to
@@ -36,7 +36,7 @@ built=0
 for std in c++17 c++20; do
   echo "building with -std=$std ${flags[*]}"
   cxx=(g++ -std=$std -O1 -D_GLIBCXX_USE_CXX11_ABI="$abi" -Wno-deprecated-declarations "${flags[@]}" "${inc[@]}")
-  "${cxx[@]}" -c tools/gotchprep/c10d/c10d.cpp -o "$work/c10d.o" 2> "$work/build1.err" & p1=$!
+  "${cxx[@]}" -c dist/c10d/c10d.cpp -o "$work/c10d.o" 2> "$work/build1.err" & p1=$!
   "${cxx[@]}" -c bench/cuda/c10d_check.cpp -o "$work/check.o" 2> "$work/build2.err" & p2=$!
   if wait $p1 && wait $p2 && g++ "$work/c10d.o" "$work/check.o" "${libs[@]}" -o "$bin" 2> "$work/build3.err"; then
     built=1; break

@@ -1,40 +1,30 @@
 package main
 
 import (
-	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 )
 
-// extSources are lowrank's C++ extensions of gotch, each installed as a package of the prepared
-// copy (github.com/sugarme/gotch/<name>) with the copy's cgo flags. They are packages of their
-// own so that changing one does not recompile gotch's generated wrappers.
-//
-//   - fused: optimizer updates over many parameters in one call (fused/fused.cpp).
-//   - layout: the memory layout of 4-d tensors, contiguous or channels_last (layout/layout.cpp).
-//   - c10d: PyTorch's collectives (TCPStore, Gloo/NCCL process groups, a bucketed gradient
-//     reducer) for distributed training (c10d/c10d.cpp). It needs Gloo's headers, or a CUDA
-//     libtorch with nccl.h, or both; with neither the package is a pure-Go stub whose calls
-//     return an error saying so.
-//
-//go:embed common/guard.h fused/fused.cpp fused/fused.h fused/fused.go.txt layout/layout.cpp layout/layout.h layout/layout.go.txt c10d/c10d.cpp c10d/c10d.h c10d/c10d.go.txt c10d/stub.go.txt
-var extSources embed.FS
-
-// extension is one package: its embedded files (a .go.txt is written as .go; a name with a
-// folder, as common/guard.h, is a file shared by several and read from there) and extra C++ flags.
-type extension struct {
-	name     string
-	files    []string
-	cxxFlags []string
-	cgo      bool
+// cgoPackage is one of lowrank's own C++ packages, compiled by cgo against the chosen libtorch
+// with the flags gotchprep writes into its cgo_generated.go (git-ignored; its sources are in the
+// package's folder, not in gotch).
+type cgoPackage struct {
+	dir      string   // relative to the repository root
+	cxxFlags []string // beyond the libtorch flags every package gets
 }
 
-func extensions(c config) []extension {
-	exts := []extension{{name: "fused", files: []string{"fused.cpp", "fused.h", "fused.go.txt", "common/guard.h"}, cgo: true},
-		{name: "layout", files: []string{"layout.cpp", "layout.h", "layout.go.txt", "common/guard.h"}, cgo: true}}
-	d := extension{name: "c10d", files: []string{"c10d.cpp", "c10d.h", "c10d.go.txt"}, cgo: true}
+// cgoPackages are lowrank's C++ packages:
+//
+//   - internal/libtorch: the thread count and seed, and this build's facts (cgo_generated.go).
+//   - internal/fused: optimizer updates over many parameters in one call.
+//   - internal/layout: the memory layout of 4-d tensors, contiguous or channels_last.
+//   - dist/c10d: PyTorch's collectives (TCPStore, Gloo/NCCL process groups, a bucketed gradient
+//     reducer) for distributed training, with Gloo where its headers are installed and NCCL with
+//     a CUDA libtorch and nccl.h; with neither it builds, and a process group says what to install.
+func cgoPackages(c config) []cgoPackage {
+	d := cgoPackage{dir: "dist/c10d"}
 	if hasGloo(c) {
 		d.cxxFlags = append(d.cxxFlags, "-DLOWRANK_WITH_GLOO")
 	}
@@ -44,10 +34,7 @@ func extensions(c config) []extension {
 			d.cxxFlags = append(d.cxxFlags, "-I"+dir)
 		}
 	}
-	if len(d.cxxFlags) == 0 {
-		return append(exts, extension{name: "c10d", files: []string{"stub.go.txt"}})
-	}
-	return append(exts, d)
+	return []cgoPackage{{dir: "internal/libtorch"}, {dir: "internal/fused"}, {dir: "internal/layout"}, d}
 }
 
 // hasGloo reports whether Gloo's headers, which ProcessGroupGloo.hpp includes, are installed
@@ -80,57 +67,40 @@ func ncclInclude(c config) string {
 	return ""
 }
 
-// hashExtensions feeds every embedded source to h (for the copy's stamp), and which variant of
-// each extension is built.
-func hashExtensions(c config, h interface{ Write([]byte) (int, error) }) {
-	for _, e := range extensions(c) {
-		fmt.Fprintf(h, "|%s%v", e.name, e.cxxFlags)
-		for _, name := range e.files {
-			raw, _ := extSources.ReadFile(sourcePath(e.name, name))
-			h.Write(raw)
-		}
+// cgoFile is a package's cgo_generated.go: its name, libtorch's flags and the package's own.
+func cgoFile(c config, pkg cgoPackage, disabled []string) string {
+	flags := strings.Replace(cgoFlagsFile(c), "package libtch", "package "+filepath.Base(pkg.dir), 1)
+	if len(pkg.cxxFlags) > 0 {
+		flags = strings.Replace(flags, "// #cgo CXXFLAGS: ", "// #cgo CXXFLAGS: "+strings.Join(pkg.cxxFlags, " ")+" ", 1)
 	}
+	if pkg.dir == "internal/libtorch" {
+		flags += buildFacts(c, disabled)
+	}
+	return flags
 }
 
-// sourcePath is where an extension's file is embedded: its own folder, or the shared one named.
-func sourcePath(ext, name string) string {
-	if strings.Contains(name, "/") {
-		return name
+// buildFacts are internal/libtorch's constants for `lowrank doctor`.
+func buildFacts(c config, disabled []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n// Version is the version of the libtorch this build links.\nconst Version = %q\n\n", c.version)
+	fmt.Fprintf(&b, "// Dir is the directory of the libtorch libraries linked.\nconst Dir = %q\n\n", c.libdir)
+	fmt.Fprintf(&b, "// BuiltWithCUDA reports whether libtorch's CUDA libraries were linked.\nconst BuiltWithCUDA = %v\n\n", c.cuda)
+	b.WriteString("// DisabledOps lists gotch's generated wrappers this libtorch could not compile; calling one returns an error.\nvar DisabledOps = []string{\n")
+	for _, d := range disabled {
+		fmt.Fprintf(&b, "\t%q,\n", d)
 	}
-	return ext + "/" + name
+	b.WriteString("}\n")
+	return b.String()
 }
 
-// writeExtensions installs the extensions under dir (the copy's root).
-func writeExtensions(c config, dir string) error {
-	for _, e := range extensions(c) {
-		out := filepath.Join(dir, e.name)
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			return err
+// writeCgoFiles writes every package's cgo_generated.go under repo, the repository's root.
+func writeCgoFiles(c config, repo string, disabled []string) error {
+	for _, pkg := range cgoPackages(c) {
+		dir := filepath.Join(repo, pkg.dir)
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("-repo %s: no package %s there (run from lowrank's repository root): %w", repo, pkg.dir, err)
 		}
-		for _, name := range e.files {
-			raw, err := extSources.ReadFile(sourcePath(e.name, name))
-			if err != nil {
-				return err
-			}
-			target := strings.TrimSuffix(filepath.Base(name), ".txt")
-			if name == "stub.go.txt" {
-				target = e.name + ".go"
-			}
-			if err := os.WriteFile(filepath.Join(out, target), raw, 0o644); err != nil {
-				return err
-			}
-		}
-		if !e.cgo {
-			continue
-		}
-		flags := strings.Replace(cgoFlagsFile(c), "package libtch", "package "+e.name, 1)
-		if !strings.Contains(flags, "package "+e.name) {
-			return fmt.Errorf("cgo flags file has no package clause")
-		}
-		if len(e.cxxFlags) > 0 {
-			flags = strings.Replace(flags, "// #cgo CXXFLAGS: ", "// #cgo CXXFLAGS: "+strings.Join(e.cxxFlags, " ")+" ", 1)
-		}
-		if err := os.WriteFile(filepath.Join(out, "flags.go"), []byte(flags), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "cgo_generated.go"), []byte(cgoFile(c, pkg, disabled)), 0o644); err != nil {
 			return err
 		}
 	}

@@ -1,91 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/printer"
-	"go/token"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 )
 
-// api lists a Go file's exported functions, methods, types and constants with their signatures.
-func api(t *testing.T, name string) []string {
-	t.Helper()
-	src, err := extSources.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, name, src, 0)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	str := func(n any) string {
-		var b bytes.Buffer
-		printer.Fprint(&b, fset, n)
-		return b.String()
-	}
-	var out []string
-	for _, d := range f.Decls {
-		switch d := d.(type) {
-		case *ast.FuncDecl:
-			if !d.Name.IsExported() {
-				continue
-			}
-			recv := ""
-			if d.Recv != nil {
-				recv = str(d.Recv.List[0].Type) + "."
-			}
-			out = append(out, "func "+recv+d.Name.Name+strings.TrimPrefix(str(d.Type), "func"))
-		case *ast.GenDecl:
-			for _, s := range d.Specs {
-				switch s := s.(type) {
-				case *ast.TypeSpec:
-					if s.Name.IsExported() {
-						out = append(out, "type "+s.Name.Name)
-					}
-				case *ast.ValueSpec:
-					for _, n := range s.Names {
-						if n.IsExported() {
-							out = append(out, d.Tok.String()+" "+n.Name)
-						}
-					}
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// The stub that stands in for c10d without Gloo headers offers exactly the real package's API,
-// so lowrank builds either way.
-func TestC10dStubMatchesAPI(t *testing.T) {
-	real, stub := api(t, "c10d/c10d.go.txt"), api(t, "c10d/stub.go.txt")
-	if strings.Join(real, "\n") != strings.Join(stub, "\n") {
-		t.Errorf("APIs differ:\nreal:\n  %s\nstub:\n  %s", strings.Join(real, "\n  "), strings.Join(stub, "\n  "))
-	}
-	if len(real) < 10 {
-		t.Errorf("only %d exported names: %v", len(real), real)
-	}
-}
-
 // A libtorch outside the system folders uses Gloo headers of its own only (system ones are
-// another Gloo version): without them, and without CUDA, c10d is the pure-Go stub.
-func TestExtensionsChooseVariant(t *testing.T) {
+// another Gloo version): without them, and without CUDA, c10d is built with neither backend.
+func TestCgoPackagesChooseBackends(t *testing.T) {
 	c := config{include: t.TempDir(), libdir: "/x", version: "1.13.1"}
 	if hasGloo(c) {
 		t.Fatal("a libtorch without Gloo headers borrowed the system's")
 	}
-	for _, e := range extensions(c) {
-		if e.name == "c10d" && (e.cgo || e.files[0] != "stub.go.txt") {
-			t.Fatalf("c10d without Gloo or CUDA: %+v, want the stub", e)
+	for _, e := range cgoPackages(c) {
+		if e.dir == "dist/c10d" && len(e.cxxFlags) != 0 {
+			t.Fatalf("c10d without Gloo or CUDA: %+v, want no backend flags", e)
 		}
 	}
 	if err := os.MkdirAll(filepath.Join(c.include, "gloo"), 0o755); err != nil {
@@ -94,15 +26,12 @@ func TestExtensionsChooseVariant(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(c.include, "gloo", "config.h"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range extensions(c) {
-		if e.name != "c10d" {
+	for _, e := range cgoPackages(c) {
+		if e.dir != "dist/c10d" {
 			continue
 		}
-		if hasGloo(c) != e.cgo {
-			t.Errorf("Gloo headers %v but c10d cgo %v (files %v)", hasGloo(c), e.cgo, e.files)
-		}
-		if want := []string{"-DLOWRANK_WITH_GLOO"}; e.cgo && fmt.Sprint(e.cxxFlags) != fmt.Sprint(want) {
-			t.Errorf("c10d flags %v without CUDA, want %v", e.cxxFlags, want)
+		if want := []string{"-DLOWRANK_WITH_GLOO"}; fmt.Sprint(e.cxxFlags) != fmt.Sprint(want) {
+			t.Errorf("c10d flags %v with Gloo's headers and without CUDA, want %v", e.cxxFlags, want)
 		}
 	}
 }
@@ -121,9 +50,42 @@ func TestNCCLFromWheel(t *testing.T) {
 	if got := ncclInclude(c); got != inc {
 		t.Fatalf("ncclInclude = %q, want %q", got, inc)
 	}
-	for _, e := range extensions(c) {
-		if e.name == "c10d" && !strings.Contains(strings.Join(e.cxxFlags, " "), "-DLOWRANK_WITH_NCCL -I"+inc) {
+	for _, e := range cgoPackages(c) {
+		if e.dir == "dist/c10d" && !strings.Contains(strings.Join(e.cxxFlags, " "), "-DLOWRANK_WITH_NCCL -I"+inc) {
 			t.Errorf("c10d flags %v", e.cxxFlags)
 		}
+	}
+}
+
+// Each C++ package gets a cgo_generated.go in its own folder, named for its package, with the
+// libtorch flags and its own; internal/libtorch's also carries the build's facts.
+func TestWriteCgoFiles(t *testing.T) {
+	repo := t.TempDir()
+	c := config{include: "/opt/torch/include", libdir: "/opt/torch/lib", version: "2.1.0", abi: 0}
+	for _, p := range cgoPackages(c) {
+		if err := os.MkdirAll(filepath.Join(repo, p.dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeCgoFiles(c, repo, []string{"atg_x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cgoPackages(c) {
+		raw, err := os.ReadFile(filepath.Join(repo, p.dir, "cgo_generated.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(raw)
+		for _, want := range []string{"package " + filepath.Base(p.dir) + "\n", "-L/opt/torch/lib", "-D_GLIBCXX_USE_CXX11_ABI=0", "import \"C\""} {
+			if !strings.Contains(src, want) {
+				t.Errorf("%s lacks %q:\n%s", p.dir, want, src)
+			}
+		}
+		if facts := strings.Contains(src, `const Version = "2.1.0"`) && strings.Contains(src, `"atg_x",`); facts != (p.dir == "internal/libtorch") {
+			t.Errorf("%s: build facts %v", p.dir, facts)
+		}
+	}
+	if err := writeCgoFiles(c, t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "repository root") {
+		t.Errorf("a folder without lowrank's packages: %v", err)
 	}
 }

@@ -18,9 +18,7 @@
 //     through an 8-byte Go int pointer, so their results carry stack garbage: the previous grad
 //     mode comes back as false (so "restore the previous mode" leaves gradients off) and a
 //     tensor's device index is wrong. They become plain int(x) conversions.
-//  5. libtch/lowrank_ext.go is added: the intra-op thread count (libtorch's at_set_num_threads,
-//     and at_manual_seed, which gotch's C API has but its Go API lacks) and the facts of this build (libtorch version
-//     and directory, CUDA or not, the disabled ops) for `lowrank doctor`.
+//  5. (Withdrawn: the thread count, seed and build facts are lowrank's own internal/libtorch.)
 //  6. Generated in-place ops (x.Add_, x.DivScalar_, ...) store the new handle C returns over the
 //     old one without freeing it; the leaked handle keeps the tensor's storage alive after the
 //     tensor is dropped (an Adam step leaked every temporary: out of memory within epochs). The
@@ -35,15 +33,9 @@
 //  9. ts.newTensor loses its per-tensor bookkeeping (a 100 KB Go allocation meant to push the
 //     garbage collector, a formatted name, a mutex-guarded map): a live-tensor count requests a
 //     collection when it doubles instead (tensorbook.go). Measured in the README's bench notes.
-//  10. The package fused is added (fused/fused.cpp): SGD, Adam, AdamW and RMSprop updates of all
-//     parameters in one call into libtorch, which lowrank's optimizers use instead of several
-//     cgo calls and temporary tensors per parameter.
-//  11. The package c10d is added (c10d/c10d.cpp): PyTorch's TCPStore, Gloo (and NCCL) process
-//     groups, all-reduce, broadcast, barrier and a bucketed gradient reducer, for lowrank's
-//     distributed training. Without Gloo's headers it is a stub that returns an error naming them.
-//  12. The package layout is added (layout/layout.cpp): a tensor's memory layout changed in place
-//     (set_data, as PyTorch's Module.to(memory_format=...)) for train.memory_format channels_last,
-//     which gotch's API cannot do. fused and layout share common/guard.h.
+//     10–12. (Withdrawn: lowrank's C++ — the fused optimizer, memory layouts, c10d — lives in its own
+//     packages, internal/fused, internal/layout and dist/c10d. gotchprep only writes each of them,
+//     and internal/libtorch, a git-ignored cgo_generated.go with this libtorch's flags.)
 //  13. nn.VarStore records the order its variables are added in (one field, one line in
 //     Path.add) and nn/lowrank_ext.go's VarStore.Names returns it: PyTorch's optimizer state_dicts
 //     number parameters in registration order, which gotch's map of variables loses.
@@ -69,6 +61,7 @@ func main() {
 	flag.StringVar(&c.cudaDir, "cuda-dir", "/usr/local/cuda", "CUDA toolkit directory, with -cuda")
 	flag.StringVar(&c.cxx, "cxx", "g++", "C++ compiler used to probe the wrappers")
 	flag.BoolVar(&c.force, "force", false, "rebuild the copy even if its stamp matches")
+	flag.StringVar(&c.repo, "repo", ".", "lowrank's repository root: each of its C++ packages gets a cgo_generated.go")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "gotchprep:", err)

@@ -19,11 +19,12 @@ type config struct {
 	cudaDir         string
 	cxx             string
 	force           bool
+	repo            string // lowrank's repository root, where its C++ packages' cgo files go
 }
 
 // patchLevel changes whenever this tool's rewriting logic changes, so that old copies are
 // rebuilt (the stamp also hashes the sources the copy embeds).
-const patchLevel = "15"
+const patchLevel = "16"
 
 func (c config) validate() error {
 	var errs []error
@@ -45,8 +46,7 @@ func (c config) validate() error {
 func (c config) stamp() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s|%s|%s|%s|%d|%v|%s|%s", c.src, c.include, c.libdir, c.version, c.abi, c.cuda, c.cudaDir, patchLevel)
-	// The sources the copy embeds verbatim count too, so that editing them needs no patchLevel bump.
-	hashExtensions(c, h)
+	// The texts the copy embeds verbatim count too, so that editing them needs no patchLevel bump.
 	for _, text := range []string{newTensorPatched, freePatched, float64ValuesFixed, liveTensorsFile} {
 		h.Write([]byte(text))
 	}
@@ -59,9 +59,11 @@ func run(c config) error {
 	}
 	stampFile := filepath.Join(c.dst, ".lowrank-stamp")
 	if old, err := os.ReadFile(stampFile); err == nil && string(old) == c.stamp() && !c.force {
-		n, _ := countDisabled(c.dst)
-		fmt.Printf("gotch copy in %s is up to date (%d ops disabled)\n", c.dst, n)
-		return nil
+		disabled, err := readDisabled(c.dst)
+		if err == nil {
+			fmt.Printf("gotch copy in %s is up to date (%d ops disabled)\n", c.dst, len(disabled))
+			return writeCgoFiles(c, c.repo, disabled)
+		}
 	}
 	tmp := c.dst + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -90,7 +92,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(lib, "lowrank_ext.go"), []byte(extFile(c, disabled)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, disabledList), []byte(strings.Join(disabled, "\n")), 0o644); err != nil {
 		return err
 	}
 	if err := patchVarStore(filepath.Join(tmp, "nn", "varstore.go")); err != nil {
@@ -102,9 +104,6 @@ func run(c config) error {
 	if err := patchTensorBookkeeping(filepath.Join(tmp, "ts")); err != nil {
 		return err
 	}
-	if err := writeExtensions(c, tmp); err != nil {
-		return err
-	}
 	if err := os.WriteFile(filepath.Join(tmp, ".lowrank-stamp"), []byte(c.stamp()), 0o644); err != nil {
 		return err
 	}
@@ -114,16 +113,25 @@ func run(c config) error {
 	if err := os.Rename(tmp, c.dst); err != nil {
 		return err
 	}
+	if err := writeCgoFiles(c, c.repo, disabled); err != nil {
+		return err
+	}
 	fmt.Printf("gotch copy written to %s: %d ops disabled, %d output arrays, %d in-place handles and %d C int reads fixed\n",
 		c.dst, len(disabled), patched, inplace, ints)
 	return nil
 }
 
-// countDisabled reads the number of disabled ops back from a prepared copy.
-func countDisabled(dst string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dst, "libtch", "torch_api_generated.cpp.h"))
+// disabledList is the file of a prepared copy that names its disabled wrappers, one a line.
+const disabledList = ".lowrank-disabled"
+
+// readDisabled reads the disabled wrappers' names back from a prepared copy.
+func readDisabled(dst string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dst, disabledList))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return strings.Count(string(b), disabledMarker), nil
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return strings.Split(string(b), "\n"), nil
 }

@@ -23,6 +23,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef LOWRANK_WITH_GLOO
 #ifndef USE_C10D_GLOO
@@ -351,7 +352,7 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
       opts->timeout = timeout;
       g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pgStore, rank, world, opts);
 #else
-      throw std::runtime_error("this build has no NCCL (it needs a CUDA libtorch and nccl.h when gotch is prepared); use the gloo backend");
+      throw std::runtime_error("this build has no NCCL (it needs a CUDA libtorch and nccl.h when ./install-libtorch.sh runs); use the gloo backend");
 #endif
     } else if (b == "gloo") {
 #ifdef LOWRANK_WITH_GLOO
@@ -366,7 +367,7 @@ extern "C" char *lowrank_group_new(const char *host, int port, int rank, int wor
       }
       g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pgStore, rank, world, opts);
 #else
-      throw std::runtime_error("this build has no Gloo (its headers were missing when gotch was prepared); use the nccl backend");
+      throw std::runtime_error("this build has no Gloo: its headers (gloo/config.h) were missing when ./install-libtorch.sh ran; install them (Debian: apt-get install libgloo-dev) and run it again, or use the nccl backend");
 #endif
     } else {
       throw std::runtime_error("unknown backend '" + b + "' (want gloo or nccl)");

@@ -1,4 +1,5 @@
-// Helpers shared by lowrank's C++ extensions of gotch (installed beside each one's sources).
+// Helpers shared by lowrank's C++ packages (internal/fused, internal/layout): their cgo flags add
+// this folder to the include path.
 #ifndef LOWRANK_GUARD_H
 #define LOWRANK_GUARD_H
 #include <ATen/ATen.h>
