@@ -16,6 +16,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/models"
 	"github.com/lowrank-dev/lowrank/train"
 )
 
@@ -31,8 +32,9 @@ type benchCmd struct {
 	defaults        config.Config // benchDefaultsConfig, read once
 }
 
-// DefaultBenchModels are the models lowrank bench measures without --models.
-var DefaultBenchModels = []string{"mlp", "cnn", "vgg11", "vgg16", "resnet18", "lstm", "transformer", "vit", "resnet101"}
+// DefaultBenchModels are the models lowrank bench measures without --models: every registered
+// one, in registration order.
+func DefaultBenchModels() []string { return models.Names() }
 
 func (c *benchCmd) command() *cobra.Command {
 	cmd := &cobra.Command{
@@ -48,7 +50,7 @@ peak memory is its own.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.run(cmd) },
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&c.models, "models", DefaultBenchModels, "models to measure")
+	f.StringSliceVar(&c.models, "models", DefaultBenchModels(), "models to measure")
 	f.StringSliceVar(&c.methods, "methods", []string{"original", "low_rank"}, "methods: original, low_rank")
 	f.IntVar(&c.spec.Batch, "batch", 128, "batch size")
 	f.IntVar(&c.spec.Steps, "steps", 10, "timed steps (and inference passes)")
@@ -78,7 +80,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 		c.spec.Threads, _ = strconv.Atoi(fl.Value.String())
 	}
 	for _, m := range c.models {
-		if _, ok := train.BenchDatasets[m]; !ok {
+		if _, ok := train.BenchDataset(m); !ok {
 			return usageError{fmt.Errorf("--models: unknown model %q", m)}
 		}
 	}
@@ -187,7 +189,7 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 func (c *benchCmd) withDefaults(model string) train.BenchSpec {
 	s := c.spec
 	s.Model = model
-	if s.RankRule == "" && config.Convolutional(model) {
+	if ms, _ := models.Lookup(model); s.RankRule == "" && ms.Convolutional {
 		d := c.defaults
 		s.RankRule = d.LowRank.RankRule
 		if s.Budget == 0 {
@@ -220,7 +222,7 @@ func lowRankLayout(rs []train.BenchResult) string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range rs {
-		if r.Method == "low_rank" && config.Convolutional(r.Model) && !seen[r.MemoryFormat] {
+		if ms, _ := models.Lookup(r.Model); r.Method == "low_rank" && ms.Convolutional && !seen[r.MemoryFormat] {
 			seen[r.MemoryFormat] = true
 			out = append(out, r.MemoryFormat)
 		}

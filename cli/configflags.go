@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/experiment"
 )
 
 // configFlags are the flags that select and override a configuration.
@@ -23,19 +24,28 @@ func (f *configFlags) register(c *cobra.Command) {
 // load finds, reads, overrides (environment, then --set, then the global --threads) and
 // validates the configuration.
 func (f *configFlags) load(cmd *cobra.Command) (config.Config, error) {
-	if f.name == "" {
-		return config.Config{}, usageError{errors.New("no config: pass -c CONFIG (a file, or a name from `lowrank configs`)")}
-	}
-	src, err := config.Find(f.name)
+	e, err := f.experiment(cmd)
 	if err != nil {
 		return config.Config{}, err
 	}
-	cfg, err := config.Load(src, os.Environ(), f.sets)
+	return e.Config, nil
+}
+
+// experiment is load's configuration with the model and dataset it names.
+func (f *configFlags) experiment(cmd *cobra.Command) (*experiment.Experiment, error) {
+	if f.name == "" {
+		return nil, usageError{errors.New("no config: pass -c CONFIG (a file, or a name from `lowrank configs`)")}
+	}
+	src, err := config.Find(f.name)
 	if err != nil {
-		return cfg, err
+		return nil, err
+	}
+	e, err := experiment.Load(src, os.Environ(), f.sets)
+	if err != nil {
+		return nil, err
 	}
 	if fl := cmd.Flag("threads"); fl != nil && fl.Changed {
-		cfg.Train.Threads, _ = cmd.Flags().GetInt("threads")
+		e.Config.Train.Threads, _ = cmd.Flags().GetInt("threads")
 	}
-	return cfg, nil
+	return e, nil
 }

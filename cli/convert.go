@@ -42,10 +42,11 @@ func (c *convert) run(cmd *cobra.Command) error {
 	if c.from == "" || c.out == "" {
 		return usageError{fmt.Errorf("--from and --out are required")}
 	}
-	cfg, err := c.cfg.load(cmd)
+	e, err := c.cfg.experiment(cmd)
 	if err != nil {
 		return err
 	}
+	cfg := e.Config
 	defer backend.LockThread()()
 	backend.SetThreads(cfg.Train.Threads)
 	lvs, dvs := nn.NewVarStore(gotch.CPU), nn.NewVarStore(gotch.CPU)
@@ -53,16 +54,16 @@ func (c *convert) run(cmd *cobra.Command) error {
 	var low models.Model
 	if c.merge {
 		var dense bool
-		if low, dense, err = train.BuildCheckpointModel(cfg, lvs, c.from, "low_rank"); err == nil && dense {
+		if low, dense, err = train.BuildCheckpointModel(e, lvs, c.from, "low_rank"); err == nil && dense {
 			return fmt.Errorf("%s holds the dense model of a warm-up phase: there is nothing to merge (it loads as %s original)", c.from, cfg.Model.Name)
 		}
 	} else {
-		low, err = cfg.Build(lvs.Root(), "low_rank")
+		low, err = e.Build(lvs.Root(), "low_rank")
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.Build(dvs.Root(), "original"); err != nil {
+	if _, err := e.Build(dvs.Root(), "original"); err != nil {
 		return err
 	}
 	into := dvs // the file holds the dense model to decompose, or the factors to merge

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 	unlock := backend.LockThread()
 	backend.ManualSeed(1)
 	dvs := nn.NewVarStore(gotch.CPU)
-	dense, err := cfg.Build(dvs.Root(), "")
+	dense, err := mustExperiment(t, cfg).Build(dvs.Root(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 	lcfg := cfg
 	lcfg.Model.Method = "low_rank"
 	lvs := nn.NewVarStore(gotch.CPU)
-	low, err := lcfg.Build(lvs.Root(), "")
+	low, err := mustExperiment(t, lcfg).Build(lvs.Root(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,4 +122,13 @@ func TestDecomposeAndMergeCommands(t *testing.T) {
 	if _, err := execute(t, "merge", "-c", "fashionmnist-mlp-lowrank", "--from", densePT, "--out", filepath.Join(dir, "x.pt")); err == nil || !strings.Contains(err.Error(), "does not fit the model") {
 		t.Errorf("mismatched merge: %v", err)
 	}
+}
+
+func mustExperiment(t *testing.T, cfg config.Config) *experiment.Experiment {
+	t.Helper()
+	e, err := experiment.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

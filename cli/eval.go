@@ -36,10 +36,11 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if e.ckpt == "" {
 		return usageError{fmt.Errorf("--checkpoint is required")}
 	}
-	cfg, err := e.cfg.load(cmd)
+	x, err := e.cfg.experiment(cmd)
 	if err != nil {
 		return err
 	}
+	cfg := x.Config
 	path := e.ckpt
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		// A checkpoint folder, or a run folder: its best checkpoint, else its last.
@@ -54,11 +55,8 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	splits, err := data.Open(cfg.Data.Dataset, data.Options{Dir: cfg.Data.Dir, Stride: cfg.Data.Stride, TestLimit: cfg.Data.TestLimit})
+	splits, err := x.Open(data.Options{Dir: cfg.Data.Dir, Stride: cfg.Data.Stride, TestLimit: cfg.Data.TestLimit})
 	if err != nil {
-		return err
-	}
-	if err := cfg.CheckData(splits); err != nil {
 		return err
 	}
 	defer backend.LockThread()()
@@ -66,7 +64,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	vs := nn.NewVarStore(device)
 	// A run's checkpoint says which model it holds (a warm-up's dense phase, an automatic
 	// schedule's ranks); the config alone would build the rank rule's model.
-	model, _, err := train.BuildCheckpointModel(cfg, vs, path, "")
+	model, _, err := train.BuildCheckpointModel(x, vs, path, "")
 	if err != nil {
 		return err
 	}
@@ -78,7 +76,7 @@ func (e *evalCmd) run(cmd *cobra.Command) error {
 	if err := checkpoint.Apply(vs.NamedVariables(), weights, aliases); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	name := cfg.Metric()
+	name := x.Metric()
 	loss, metric, err := train.Evaluate(model, splits.Test, cfg.Train.BatchSize, device, name == "perplexity")
 	if err != nil {
 		return err

@@ -46,10 +46,11 @@ type modelSummary struct {
 }
 
 func (s *summary) run(cmd *cobra.Command) error {
-	c, err := s.cfg.load(cmd)
+	x, err := s.cfg.experiment(cmd)
 	if err != nil {
 		return err
 	}
+	c := x.Config
 	var ranks map[string]int64
 	if s.runDir != "" {
 		if ranks, err = train.ChosenRanks(s.runDir); err != nil {
@@ -64,9 +65,9 @@ func (s *summary) run(cmd *cobra.Command) error {
 		var m models.Model
 		var err error
 		if method == "low_rank" && ranks != nil {
-			m, err = c.BuildRanks(vs.Root(), ranks)
+			m, err = x.BuildRanks(vs.Root(), ranks)
 		} else {
-			m, err = c.Build(vs.Root(), method)
+			m, err = x.Build(vs.Root(), method)
 		}
 		if err != nil {
 			return fmt.Errorf("%s model: %w", method, err)

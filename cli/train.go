@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -91,10 +92,11 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")
 	}
-	cfg, err := c.cfg.load(cmd)
+	x, err := c.cfg.experiment(cmd)
 	if err != nil {
 		return err
 	}
+	cfg := &x.Config
 	if c.resume != "" {
 		// The run is the folder named, wherever it is now: the output_dir in its config.json is
 		// where it was first written (a copied run folder would otherwise write into the
@@ -124,7 +126,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		if err != nil {
 			return err
 		}
-		c.launch.Timeout = cfg.Dist.TimeoutDuration()
+		c.launch.Timeout = time.Duration(cfg.Dist.Timeout * float64(time.Second))
 		logrus.WithFields(logrus.Fields{"processes": c.launch.NProc, "nodes": c.launch.NNodes, "config": c.cfg.name}).Info("launching")
 		err = c.launch.Run(ctx, exe, childArgs(cmd), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		if errors.Is(err, dist.ErrInterrupted) {
@@ -135,7 +137,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	var g *dist.Group
 	progress := cmd.ErrOrStderr()
 	if isRank {
-		if g, err = dist.Join(env.Configure(cfg.Dist, cfg.Train.Device)); err != nil {
+		if g, err = dist.Join(env.Configure(x.DistSettings(), cfg.Train.Device)); err != nil {
 			return err
 		}
 		defer g.Close()
@@ -146,7 +148,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 			}
 		}
 	}
-	res, err := train.RunDist(ctx, cfg, g, logrus.StandardLogger(), c.resume != "", progress)
+	res, err := train.RunDist(ctx, *cfg, g, logrus.StandardLogger(), c.resume != "", progress)
 	if g != nil && g.Rank != 0 {
 		if errors.Is(err, train.ErrInterrupted) {
 			return interrupted{received()}
@@ -162,7 +164,7 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		return err
 	}
 	last := res.History[len(res.History)-1]
-	metric := cfg.Metric()
+	metric := x.Metric()
 	value := fmt.Sprintf("%.2f%%", 100*last.TestMetric)
 	if metric == "perplexity" {
 		value = fmt.Sprintf("%.2f", last.TestMetric)

@@ -3,10 +3,6 @@ package config
 import (
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/lowrank-dev/lowrank/lowrank"
-	"github.com/lowrank-dev/lowrank/models"
 )
 
 // Config is one experiment.
@@ -44,9 +40,6 @@ type Dist struct {
 	PowerSGDStart int `mapstructure:"powersgd_start" json:"powersgd_start"`
 }
 
-// TimeoutDuration is Timeout as a duration.
-func (d Dist) TimeoutDuration() time.Duration { return time.Duration(d.Timeout * float64(time.Second)) }
-
 // Validate reports the section's problems.
 func (d Dist) Validate() []string {
 	p := oneOf("dist.backend", d.Backend, "auto", "gloo", "nccl")
@@ -65,7 +58,7 @@ func (d Dist) Validate() []string {
 
 // Model selects the architecture.
 type Model struct {
-	Name        string `mapstructure:"name" json:"name"`                 // mlp, cnn, vgg11, vgg16, resnet18, resnet101, lstm, transformer, vit
+	Name        string `mapstructure:"name" json:"name"`                 // a registered model (lowrank configs lists them)
 	Method      string `mapstructure:"method" json:"method"`             // original | low_rank (default low_rank)
 	Compat      string `mapstructure:"compat" json:"compat"`             // correct (default) | reference (also: spatial scheme, ratio rule)
 	Init        string `mapstructure:"init" json:"init"`                 // default | spectral
@@ -102,7 +95,7 @@ type LowRank struct {
 
 // Data selects the dataset.
 type Data struct {
-	Dataset string `mapstructure:"dataset" json:"dataset"` // mnist, fashion-mnist, cifar10, cifar100, shakespeare, wikitext2
+	Dataset string `mapstructure:"dataset" json:"dataset"` // a registered dataset (lowrank configs lists them)
 	Dir     string `mapstructure:"dir" json:"dir"`         // default per dataset; env LOWRANK_DATA_DIR
 	Limit   int    `mapstructure:"limit" json:"limit"`     // train on the first N examples (0: all)
 	// ValSplit holds out this fraction of the training examples (chosen from train.seed alone)
@@ -112,8 +105,8 @@ type Data struct {
 	ValSplit float64 `mapstructure:"val_split" json:"val_split"`
 	// TestLimit evaluates on the first N test examples (0: all).
 	TestLimit int `mapstructure:"test_limit" json:"test_limit"`
-	// Stride spaces Shakespeare's 80-character windows (1: every window, as the reference;
-	// 80: non-overlapping windows over the whole text, 80× fewer).
+	// Stride spaces a text dataset's character windows (Shakespeare's 80: 1, every window, as
+	// the reference; 80, non-overlapping windows over the whole text, 80× fewer).
 	Stride int `mapstructure:"stride" json:"stride"`
 }
 
@@ -148,20 +141,14 @@ type Scheduler struct {
 	WarmupEpochs int     `mapstructure:"warmup_epochs" json:"warmup_epochs"` // gradual linear warm-up; default 0
 }
 
-// Metric is what a run reports on its test set: "perplexity" for WikiText-2's fill-mask task,
-// "accuracy" (of the predicted class or next character) otherwise.
-func (c Config) Metric() string {
-	if c.Data.Dataset == "wikitext2" {
-		return "perplexity"
-	}
-	return "accuracy"
-}
+// DefaultRatio is lowrank.ratio's default, the reference's (lowrank.DefaultRatio).
+const DefaultRatio = 0.2
 
 // Default is the configuration every file starts from.
 func Default() Config {
 	return Config{
 		Model: Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default", Width: 1},
-		LowRank: LowRank{RankRule: "ratio", Ratio: lowrank.DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
+		LowRank: LowRank{RankRule: "ratio", Ratio: DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
 			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
 		Data:      Data{Dataset: "fashion-mnist", Stride: 1},
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1, MemoryFormat: "auto"},
@@ -180,16 +167,9 @@ func oneOf(key, v string, allowed ...string) []string {
 	return []string{fmt.Sprintf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", "))}
 }
 
-// ModelNames lists the architectures.
-var ModelNames = []string{"mlp", "cnn", "vgg11", "vgg16", "resnet18", "resnet101", "lstm", "transformer", "vit"}
-
-// DatasetNames lists the datasets.
-var DatasetNames = []string{"mnist", "fashion-mnist", "cifar10", "cifar100", "shakespeare", "wikitext2"}
-
 // Validate reports the section's problems.
 func (m Model) Validate() []string {
-	p := oneOf("model.name", m.Name, ModelNames...)
-	p = append(p, oneOf("model.method", m.Method, "original", "low_rank")...)
+	p := oneOf("model.method", m.Method, "original", "low_rank")
 	p = append(p, oneOf("model.compat", m.Compat, "correct", "reference")...)
 	p = append(p, oneOf("model.init", m.Init, "default", "spectral")...)
 	if m.HybridStart < 0 || m.HybridLayer < 0 || m.HybridBlock < -1 {
@@ -197,8 +177,6 @@ func (m Model) Validate() []string {
 	}
 	if m.Width <= 0 || m.Width > 4 {
 		p = append(p, fmt.Sprintf("model.width: %g is outside (0, 4]", m.Width))
-	} else if m.Width != 1 && m.Name != "vgg11" && m.Name != "vgg16" {
-		p = append(p, fmt.Sprintf("model.width: %g applies to vgg11 and vgg16 only, not %s; remove it", m.Width, m.Name))
 	}
 	if m.Init == "spectral" && m.Method != "low_rank" {
 		p = append(p, "model.init: spectral initialization needs model.method low_rank")
@@ -247,7 +225,7 @@ func (l LowRank) Validate() []string {
 
 // Validate reports the section's problems.
 func (d Data) Validate() []string {
-	p := oneOf("data.dataset", d.Dataset, DatasetNames...)
+	var p []string
 	if d.Limit < 0 {
 		p = append(p, fmt.Sprintf("data.limit: %d is negative", d.Limit))
 	}
@@ -259,8 +237,6 @@ func (d Data) Validate() []string {
 	}
 	if d.Stride < 0 {
 		p = append(p, fmt.Sprintf("data.stride: %d is negative", d.Stride))
-	} else if d.Stride > 1 && d.Dataset != "shakespeare" {
-		p = append(p, fmt.Sprintf("data.stride: applies to shakespeare only, not %s; remove it", d.Dataset))
 	}
 	return p
 }
@@ -353,30 +329,10 @@ func (c Config) Validate() error {
 			p = append(p, fmt.Sprintf("lowrank.auto_min_epochs %d and auto_max_epochs %d must satisfy min ≤ max < train.epochs (%d)", lo, hi, c.Train.Epochs))
 		}
 	}
-	if want, ok := modelData[c.Model.Name]; ok && !contains(want, c.Data.Dataset) {
-		p = append(p, fmt.Sprintf("data.dataset: model %s takes %s, not %s", c.Model.Name, strings.Join(want, " or "), c.Data.Dataset))
-	}
 	if len(p) == 0 {
 		return nil
 	}
 	return &Error{Problems: p}
-}
-
-// modelData lists the datasets each architecture's input fits.
-var modelData = map[string][]string{
-	"mlp": {"mnist", "fashion-mnist"}, "cnn": {"mnist", "fashion-mnist"},
-	"vgg11": {"cifar10", "cifar100", "mnist", "fashion-mnist"}, "vgg16": {"cifar10", "cifar100", "mnist", "fashion-mnist"}, "resnet18": {"cifar10", "cifar100"},
-	"resnet101": {"cifar10", "cifar100"}, "vit": {"cifar10", "cifar100"},
-	"lstm": {"shakespeare"}, "transformer": {"wikitext2", "shakespeare"},
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Error lists every problem found in a configuration.
@@ -391,59 +347,6 @@ func (e *Error) Error() string {
 		src = e.Source
 	}
 	return fmt.Sprintf("%s has %d problem(s):\n  %s", src, len(e.Problems), strings.Join(e.Problems, "\n  "))
-}
-
-// ModelConfig converts the model and lowrank sections into models.Config.
-func (c Config) ModelConfig(classes int64) (models.Config, error) {
-	method, err := models.ParseMethod(c.Model.Method)
-	if err != nil {
-		return models.Config{}, err
-	}
-	compat, err := models.ParseCompat(c.Model.Compat)
-	if err != nil {
-		return models.Config{}, err
-	}
-	rule, err := lowrank.ParseRankRule(c.LowRank.RankRule)
-	if err != nil {
-		return models.Config{}, err
-	}
-	scheme, err := lowrank.ParseConvScheme(c.LowRank.ConvScheme)
-	if err != nil {
-		return models.Config{}, err
-	}
-	impl, err := lowrank.ParseLSTMImpl(c.LowRank.LSTMImpl)
-	if err != nil {
-		return models.Config{}, err
-	}
-	if compat == models.Reference {
-		// The reference's layers: the spatial scheme and the ratio rule, whatever a config built
-		// for the correct default (the cifar10 configs' channel scheme at budget 0.4) says.
-		scheme = lowrank.Spatial
-		if rule == lowrank.BudgetRule {
-			rule = lowrank.RatioRule
-		}
-	}
-	return models.Config{Method: method, Compat: compat, Scheme: scheme, LSTMImpl: impl, Classes: classes,
-		Rank:        lowrank.Rank{Rule: rule, Ratio: c.LowRank.Ratio, Rank: c.LowRank.Rank, Budget: c.LowRank.Budget},
-		HybridStart: c.Model.HybridStart, HybridBlock: c.Model.HybridBlock, HybridLayer: c.Model.HybridLayer, Width: c.Model.Width}, nil
-}
-
-// Regularizer is the lowrank section's regularizer.
-func (c Config) Regularizer() lowrank.Regularizer {
-	terms := map[string][]string{"frobenius": {"frobenius"}, "kronecker": {"kronecker"}, "l2": {"l2"},
-		"l2-fd": {"l2", "frobenius"}, "l2-kd": {"l2", "kronecker"}, "fd-kd": {"frobenius", "kronecker"}}[c.LowRank.Regularizer]
-	var r lowrank.Regularizer
-	for _, t := range terms {
-		switch t {
-		case "frobenius":
-			r.Frobenius = c.LowRank.Frobenius
-		case "kronecker":
-			r.Kronecker = c.LowRank.Kronecker
-		case "l2":
-			r.L2 = c.LowRank.L2
-		}
-	}
-	return r
 }
 
 // AutoMinEpochs is the fewest full-rank epochs before an automatic switch (default the window).

@@ -39,9 +39,10 @@ func Find(name string) (Source, error) {
 
 // Load reads a configuration from src over Default, applies LOWRANK_<SECTION>_<KEY>
 // environment variables from env (os.Environ() form) and then --set "key=value" overrides, and
-// validates the result. Unknown keys, wrong types and invalid values are reported together in
-// one *Error naming each key.
-func Load(src Source, env, sets []string) (Config, error) {
+// validates the result, with checks' problems too (the experiment layer's: names and
+// combinations its registries know). Unknown keys, wrong types and invalid values are reported
+// together in one *Error naming each key.
+func Load(src Source, env, sets []string, checks ...func(Config) []string) (Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	defaults, err := flatten(Default())
@@ -98,11 +99,18 @@ func Load(src Source, env, sets []string) (Config, error) {
 			problems = append(problems, p)
 		}
 	}
+	var invalid []string
 	if err := c.Validate(); err != nil {
-		for _, p := range err.(*Error).Problems {
-			if key, _, _ := strings.Cut(p, ":"); !bad[key] {
-				problems = append(problems, p)
-			}
+		invalid = err.(*Error).Problems
+	}
+	if len(nonFinite(c)) == 0 {
+		for _, check := range checks {
+			invalid = append(invalid, check(c)...)
+		}
+	}
+	for _, p := range invalid {
+		if key, _, _ := strings.Cut(p, ":"); !bad[key] {
+			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -192,4 +193,21 @@ func LoadLEAFShakespeare(path string) (*CharSamples, error) {
 		}
 	}
 	return out, nil
+}
+
+// shakespeareSpec registers tiny Shakespeare: next-character prediction over Python's 100
+// printable characters in windows of 80, as the reference.
+var shakespeareSpec = Spec{
+	Name: "shakespeare", Text: true, Vocab: int64(len(Printable)), SeqLen: ShakespeareSeqLen, Classes: int64(len(Printable)),
+	Metric: "accuracy", Strided: true,
+	DefaultDir: func() string { return filepath.Join("datasets", "tinyshakespeare", "input.txt") },
+	Open: func(dir string, limit, stride int) (Splits, error) {
+		tr, te, err := LoadTinyShakespeare(dir)
+		if err != nil {
+			return Splits{}, err
+		}
+		tr.Stride, te.Stride = stride, stride
+		tr.Limit(limit)
+		return Splits{Train: tr, Test: te}, nil
+	},
 }

@@ -83,3 +83,30 @@ func loadCIFAR(dir string, files []string, labelBytes, labelAt int, classes int6
 	}
 	return d, nil
 }
+
+// cifar10Spec and cifar100Spec register CIFAR-10 and CIFAR-100 (32×32 colour images, 10 and
+// 100 fine classes; the binary version), trained with the reference's augmentation.
+var (
+	cifar10Spec = Spec{
+		Name: "cifar10", Channels: 3, Size: 32, Classes: 10, Metric: "accuracy",
+		DefaultDir: func() string { return filepath.Join("datasets", "cifar-10-batches-bin") },
+		Open: func(dir string, limit, _ int) (Splits, error) {
+			return openCIFAR(func(split string) (*Images, error) { return LoadCIFAR10(dir, split) }, limit)
+		},
+	}
+	cifar100Spec = Spec{
+		Name: "cifar100", Channels: 3, Size: 32, Classes: 100, Metric: "accuracy",
+		DefaultDir: func() string { return filepath.Join("datasets", "cifar-100-binary") },
+		Open: func(dir string, limit, _ int) (Splits, error) {
+			return openCIFAR(func(split string) (*Images, error) { return LoadCIFAR100(dir, split, true) }, limit)
+		},
+	}
+)
+
+func openCIFAR(load func(split string) (*Images, error), limit int) (Splits, error) {
+	s, err := openImages(load, "train", "test", limit)
+	if err == nil {
+		s.Train.(*Images).Augment = CIFARAugment
+	}
+	return s, err
+}

@@ -62,6 +62,17 @@ var (
 // DefaultFashionMNISTDir is where Debian's dataset-fashion-mnist package installs the files.
 const DefaultFashionMNISTDir = "/usr/share/datasets/fashion-mnist"
 
+// fashionMNISTSpec registers Fashion-MNIST (28×28 grey clothes, 10 classes, MNIST's layout).
+var fashionMNISTSpec = Spec{
+	Name: "fashion-mnist", Channels: 1, Size: 28, Classes: 10, Metric: "accuracy",
+	DefaultDir: func() string { return DefaultFashionMNISTDir },
+	Open: func(dir string, limit, _ int) (Splits, error) {
+		return openImages(func(split string) (*Images, error) {
+			return LoadIDXImages(dir, split, FashionMNISTMean, FashionMNISTStd)
+		}, "train", "t10k", limit)
+	},
+}
+
 // LoadIDXImages loads a split ("train" or "t10k") of an MNIST-layout directory:
 // <split>-images-idx3-ubyte[.gz] and <split>-labels-idx1-ubyte[.gz].
 func LoadIDXImages(dir, split string, mean, std []float32) (*Images, error) {

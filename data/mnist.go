@@ -37,3 +37,12 @@ func DefaultMNISTDir() string {
 	}
 	return filepath.Join(cache, esc.String()+"@"+GoMNISTVersion, "data")
 }
+
+// mnistSpec registers MNIST (28×28 grey digits, 10 classes), from the GoMNIST module.
+var mnistSpec = Spec{
+	Name: "mnist", Channels: 1, Size: 28, Classes: 10, Metric: "accuracy",
+	DefaultDir: DefaultMNISTDir,
+	Open: func(dir string, limit, _ int) (Splits, error) {
+		return openImages(func(split string) (*Images, error) { return LoadIDXImages(dir, split, MNISTMean, MNISTStd) }, "train", "t10k", limit)
+	},
+}

@@ -2,7 +2,7 @@ package data
 
 import (
 	"fmt"
-	"path/filepath"
+	"strings"
 )
 
 // Splits are a dataset's training and test sources.
@@ -10,21 +10,59 @@ type Splits struct {
 	Train, Test Source
 }
 
-// DefaultDir is where a dataset is looked for when the configuration names no folder.
+// Spec is a dataset's registration: what models need to know of it (its input and classes),
+// what its runs report, where it is looked for, and how it is opened. Each loader's file
+// declares its datasets' Specs; registry lists them, and every list of datasets (validation,
+// `lowrank configs`, the data check) is read from it.
+type Spec struct {
+	Name string
+	// Images (square): channels and side. Text: Vocab tokens in windows of SeqLen.
+	Channels, Size int64
+	Vocab, SeqLen  int64
+	Text           bool
+	FillMask       bool  // text: predict masked tokens (else the next character)
+	Classes        int64 // image classes, or the vocabulary for text
+	// Metric is what its runs report on the test set: "accuracy" or "perplexity".
+	Metric string
+	// Strided datasets take data.stride (the spacing of their windows).
+	Strided bool
+	// DefaultDir is where the dataset is looked for when the configuration names no folder.
+	DefaultDir func() string
+	// Open loads the training and test splits from dir, keeping the first limit training
+	// examples (0: all), windows stride apart for a Strided dataset.
+	Open func(dir string, limit, stride int) (Splits, error)
+}
+
+// registry is every dataset, in the order listings show them.
+var registry = []Spec{mnistSpec, fashionMNISTSpec, cifar10Spec, cifar100Spec, shakespeareSpec, wikiText2Spec}
+
+// Lookup returns the dataset registered as name.
+func Lookup(name string) (Spec, bool) {
+	for _, s := range registry {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Spec{}, false
+}
+
+// Specs returns every registered dataset, in registration order.
+func Specs() []Spec { return append([]Spec(nil), registry...) }
+
+// Names lists the registered datasets.
+func Names() []string {
+	out := make([]string, len(registry))
+	for i, s := range registry {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// DefaultDir is where a dataset is looked for when the configuration names no folder ("" for
+// an unknown one).
 func DefaultDir(dataset string) string {
-	switch dataset {
-	case "mnist":
-		return DefaultMNISTDir()
-	case "fashion-mnist":
-		return DefaultFashionMNISTDir
-	case "cifar10":
-		return filepath.Join("datasets", "cifar-10-batches-bin")
-	case "cifar100":
-		return filepath.Join("datasets", "cifar-100-binary")
-	case "shakespeare":
-		return filepath.Join("datasets", "tinyshakespeare", "input.txt")
-	case "wikitext2":
-		return filepath.Join("datasets", "wikitext-2")
+	if s, ok := Lookup(dataset); ok {
+		return s.DefaultDir()
 	}
 	return ""
 }
@@ -42,10 +80,18 @@ type Options struct {
 	ChannelsLast bool
 }
 
-// Open loads a dataset by name ("mnist", "fashion-mnist", "cifar10", "cifar100",
-// "shakespeare", "wikitext2") with the reference's normalization, augmentation and tasks.
+// Open loads a registered dataset by name with the reference's normalization, augmentation and
+// tasks.
 func Open(dataset string, o Options) (Splits, error) {
-	s, err := open(dataset, o.Dir, o.Limit, o.Stride)
+	spec, ok := Lookup(dataset)
+	if !ok {
+		return Splits{}, fmt.Errorf("unknown dataset %q (want one of %s)", dataset, strings.Join(Names(), ", "))
+	}
+	dir := o.Dir
+	if dir == "" {
+		dir = spec.DefaultDir()
+	}
+	s, err := spec.Open(dir, o.Limit, o.Stride)
 	if err != nil {
 		return s, err
 	}
@@ -58,68 +104,17 @@ func Open(dataset string, o Options) (Splits, error) {
 	return s, nil
 }
 
-func open(dataset, dir string, limit, stride int) (Splits, error) {
-	if dir == "" {
-		dir = DefaultDir(dataset)
+// openImages opens an image dataset's training and test splits with load, training on the
+// first limit examples.
+func openImages(load func(split string) (*Images, error), train, test string, limit int) (Splits, error) {
+	tr, err := load(train)
+	if err != nil {
+		return Splits{}, err
 	}
-	var s Splits
-	switch dataset {
-	case "mnist", "fashion-mnist":
-		mean, std := MNISTMean, MNISTStd
-		if dataset == "fashion-mnist" {
-			mean, std = FashionMNISTMean, FashionMNISTStd
-		}
-		tr, err := LoadIDXImages(dir, "train", mean, std)
-		if err != nil {
-			return s, err
-		}
-		te, err := LoadIDXImages(dir, "t10k", mean, std)
-		if err != nil {
-			return s, err
-		}
-		tr.Limit(limit)
-		s.Train, s.Test = tr, te
-	case "cifar10", "cifar100":
-		load := func(split string) (*Images, error) {
-			if dataset == "cifar10" {
-				return LoadCIFAR10(dir, split)
-			}
-			return LoadCIFAR100(dir, split, true)
-		}
-		tr, err := load("train")
-		if err != nil {
-			return s, err
-		}
-		te, err := load("test")
-		if err != nil {
-			return s, err
-		}
-		tr.Augment = CIFARAugment
-		tr.Limit(limit)
-		s.Train, s.Test = tr, te
-	case "shakespeare":
-		tr, te, err := LoadTinyShakespeare(dir)
-		if err != nil {
-			return s, err
-		}
-		tr.Stride, te.Stride = stride, stride
-		tr.Limit(limit)
-		s.Train, s.Test = tr, te
-	case "wikitext2":
-		w, err := LoadWikiText2(dir)
-		if err != nil {
-			return s, err
-		}
-		chunks := func(tokens []int64) *TokenChunks {
-			return &TokenChunks{Tokens: tokens, SeqLen: 64, Task: FillMask, Vocab: int64(w.Vocab.Len()), MaskRate: 0.15}
-		}
-		tr := chunks(w.Train)
-		if limit > 0 && limit < tr.Len() {
-			tr.Tokens = tr.Tokens[:limit*tr.SeqLen]
-		}
-		s.Train, s.Test = tr, chunks(w.Test)
-	default:
-		return s, fmt.Errorf("unknown dataset %q", dataset)
+	te, err := load(test)
+	if err != nil {
+		return Splits{}, err
 	}
-	return s, nil
+	tr.Limit(limit)
+	return Splits{Train: tr, Test: te}, nil
 }

@@ -130,3 +130,28 @@ func (c *TokenChunks) Fill(idx []int, rng *rand.Rand, _ bool) HostBatch {
 	shape := []int64{int64(len(idx)), int64(l)}
 	return HostBatch{XInt: xs, XShape: shape, Y: ys, YShape: shape}
 }
+
+// wikiText2Vocab is WikiText-2's vocabulary (wikitext-2-v1, with <unk> and <eos>).
+const wikiText2Vocab = 33279
+
+// wikiText2Spec registers WikiText-2: the reference's fill-mask task over windows of 64 tokens
+// (15% masked), reported as perplexity.
+var wikiText2Spec = Spec{
+	Name: "wikitext2", Text: true, FillMask: true, Vocab: wikiText2Vocab, SeqLen: 64, Classes: wikiText2Vocab,
+	Metric:     "perplexity",
+	DefaultDir: func() string { return filepath.Join("datasets", "wikitext-2") },
+	Open: func(dir string, limit, _ int) (Splits, error) {
+		w, err := LoadWikiText2(dir)
+		if err != nil {
+			return Splits{}, err
+		}
+		chunks := func(tokens []int64) *TokenChunks {
+			return &TokenChunks{Tokens: tokens, SeqLen: 64, Task: FillMask, Vocab: int64(w.Vocab.Len()), MaskRate: 0.15}
+		}
+		tr := chunks(w.Train)
+		if limit > 0 && limit < tr.Len() {
+			tr.Tokens = tr.Tokens[:limit*tr.SeqLen]
+		}
+		return Splits{Train: tr, Test: chunks(w.Test)}, nil
+	},
+}

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/lowrank-dev/lowrank/dist/c10d"
-
-	"github.com/lowrank-dev/lowrank/config"
 )
 
 // Env is a process's place in a distributed run.
@@ -120,10 +118,22 @@ func Backend(name, device string) string {
 	return "gloo"
 }
 
-// Configure applies a configuration's dist section to e (whose place, from FromEnv, it keeps),
-// resolving auto choices for device (the run's train.device).
-func (e Env) Configure(d config.Dist, device string) Env {
-	e.Timeout = d.TimeoutDuration()
+// Settings are a run's choices for its process group, as a configuration's dist section holds
+// them (config.Dist), with "auto" where the run decides.
+type Settings struct {
+	Backend   string  // auto | gloo | nccl
+	Timeout   float64 // seconds
+	BucketMB  float64 // gradient bucket
+	Iface     string  // network interface for Gloo ("": the host name's)
+	AllReduce string  // auto | during_backward | after_backward
+	// PowerSGDRank > 0 compresses gradient matrices after PowerSGDStart plain steps.
+	PowerSGDRank, PowerSGDStart int
+}
+
+// Configure applies settings to e (whose place, from FromEnv, it keeps), resolving auto choices
+// for device (the run's train.device).
+func (e Env) Configure(d Settings, device string) Env {
+	e.Timeout = time.Duration(d.Timeout * float64(time.Second))
 	e.Backend = Backend(d.Backend, device)
 	e.Iface = d.Iface
 	e.BucketBytes = int64(d.BucketMB * (1 << 20))

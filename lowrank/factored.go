@@ -10,6 +10,20 @@ type Pair struct{ U, V *ts.Tensor }
 type Factorized interface {
 	// Pairs returns the layer's factor pairs in matrix form.
 	Pairs() ([]Pair, error)
+	// DenseShapes are the shapes of the dense layer's tensors, keyed by their names in that layer
+	// ("weight", "bias"; nn.LSTM's "weight_ih_l0", ...), or why the layer has no dense form.
+	DenseShapes() (map[string][]int64, error)
+	// FromDense sets the factors from the dense layer's tensors (keyed as DenseShapes) by
+	// truncated SVD and returns the fraction of spectral energy kept, Σ_{i<r} s_i² / Σ s_i².
+	FromDense(dense map[string]*ts.Tensor) (float64, error)
+	// IntoDense returns the dense layer's tensors the factors multiply to (keyed as DenseShapes),
+	// owned by the caller.
+	IntoDense() (map[string]*ts.Tensor, error)
+	// Matrix returns the dense layer's weight in the matrix form its rank is defined on (a
+	// tensor the caller drops), or nil when it has none.
+	Matrix(dense map[string]*ts.Tensor) (*ts.Tensor, error)
+	// Rank is the layer's rank.
+	Rank() int64
 }
 
 var (

@@ -68,3 +68,7 @@ func lowrankBound(t *ts.Tensor) float64 {
 func (m *CNN) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
 	return runSteps(x, train, m.steps)
 }
+
+// cnnSpec registers the reference's CNN on 28×28 grey images.
+var cnnSpec = Spec{Name: "cnn", Accepts: grey28, Bench: benchGrey28, Convolutional: true,
+	Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewCNN(p, cfg) }}

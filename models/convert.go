@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
-	"github.com/lowrank-dev/lowrank/lowrank"
 )
 
 // LayerReport describes one factorized layer after a conversion.
@@ -38,31 +36,11 @@ func Decompose(low Model, lowVars, dense map[string]*ts.Tensor) ([]LayerReport, 
 		}
 		for i, f := range low.Factorized() {
 			name := low.DenseNames()[i]
-			r := LayerReport{Name: name}
-			switch l := f.(type) {
-			case *lowrank.Linear:
-				e, err := l.Decompose(dense[name+".weight"], dense[name+".bias"])
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				r.Rank, r.Energy = l.R, e
-			case *lowrank.Conv2d:
-				e, err := l.Decompose(dense[name+".weight"], dense[name+".bias"])
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				r.Rank, r.Energy = l.R, e
-			case *lowrank.LSTM:
-				es, err := l.Decompose(lstmDense(name, len(l.Layers), dense))
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				r.Rank, r.Energy = l.Layers[0].RHh, 1
-				for _, e := range es {
-					r.Energy = min(r.Energy, e)
-				}
+			e, err := f.FromDense(denseOf(name, plan.shapes[i], dense))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
-			reports = append(reports, r)
+			reports = append(reports, LayerReport{Name: name, Rank: f.Rank(), Energy: e})
 		}
 		return nil
 	})
@@ -83,35 +61,13 @@ func Merge(low Model, lowVars, dense map[string]*ts.Tensor) error {
 		}
 		for i, f := range low.Factorized() {
 			name := low.DenseNames()[i]
-			var w, b *ts.Tensor
-			var err error
-			switch l := f.(type) {
-			case *lowrank.Linear:
-				w, b, err = l.Merge()
-			case *lowrank.Conv2d:
-				w, b, err = l.Merge()
-			case *lowrank.LSTM:
-				merged, err := l.Merge()
-				if err != nil {
-					return err
-				}
-				for k, m := range merged {
-					for j, part := range lstmParts {
-						dense[fmt.Sprintf("%s.%s_l%d", name, part, k)].Copy_(m[j])
-					}
-					m[0].MustDrop()
-					m[1].MustDrop()
-				}
-				continue
-			}
+			merged, err := f.IntoDense()
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			dense[name+".weight"].Copy_(w)
-			w.MustDrop()
-			if b != nil {
-				dense[name+".bias"].Copy_(b)
-				b.MustDrop()
+			for k, t := range merged {
+				dense[name+"."+k].Copy_(t)
+				t.MustDrop()
 			}
 		}
 		return nil
@@ -120,16 +76,18 @@ func Merge(low Model, lowVars, dense map[string]*ts.Tensor) error {
 
 type copyPair struct{ low, dense *ts.Tensor }
 
-type conversionPlan struct{ copies []copyPair }
+// conversionPlan is what planConversion checked: the tensors copied as they are, and each
+// factorized layer's dense tensors (DenseShapes).
+type conversionPlan struct {
+	copies []copyPair
+	shapes []map[string][]int64
+}
 
-var lstmParts = [4]string{"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
-
-func lstmDense(name string, layers int, dense map[string]*ts.Tensor) [][4]*ts.Tensor {
-	out := make([][4]*ts.Tensor, layers)
-	for k := range out {
-		for j, part := range lstmParts {
-			out[k][j] = dense[fmt.Sprintf("%s.%s_l%d", name, part, k)]
-		}
+// denseOf is the dense layer name's tensors of dense, keyed by their names within the layer.
+func denseOf(name string, shapes map[string][]int64, dense map[string]*ts.Tensor) map[string]*ts.Tensor {
+	out := make(map[string]*ts.Tensor, len(shapes))
+	for k := range shapes {
+		out[k] = dense[name+"."+k]
 	}
 	return out
 }
@@ -157,33 +115,23 @@ func planConversion(low Model, lowVars, dense map[string]*ts.Tensor) (*conversio
 		}
 		return false
 	}
+	plan := &conversionPlan{}
 	for i, f := range low.Factorized() {
 		name := low.DenseNames()[i]
-		switch l := f.(type) {
-		case *lowrank.Linear:
-			need(name+".weight", []int64{l.Out, l.In})
-			if l.Bias != nil {
-				need(name+".bias", []int64{l.Out})
-			}
-		case *lowrank.Conv2d:
-			need(name+".weight", []int64{l.Out, l.In, l.K, l.K})
-			if l.Bias != nil {
-				need(name+".bias", []int64{l.Out})
-			}
-		case *lowrank.LSTM:
-			for k, ll := range l.Layers {
-				if ll.RIh > min(4*ll.Hidden, ll.In) || ll.RHh > 4*ll.Hidden {
-					problems = append(problems, fmt.Sprintf("%s layer %d: rank %d/%d exceeds its gate matrices' full rank (the reference LSTM rank rule); use the min rule to convert", name, k, ll.RIh, ll.RHh))
-				}
-				sfx := "_l" + strconv.Itoa(k)
-				need(name+".weight_ih"+sfx, []int64{4 * ll.Hidden, ll.In})
-				need(name+".weight_hh"+sfx, []int64{4 * ll.Hidden, ll.Hidden})
-				need(name+".bias_ih"+sfx, []int64{4 * ll.Hidden})
-				need(name+".bias_hh"+sfx, []int64{4 * ll.Hidden})
-			}
+		shapes, err := f.DenseShapes()
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %v", name, err))
 		}
+		keys := make([]string, 0, len(shapes))
+		for k := range shapes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			need(name+"."+k, shapes[k])
+		}
+		plan.shapes = append(plan.shapes, shapes)
 	}
-	plan := &conversionPlan{}
 	names := make([]string, 0, len(lowVars))
 	for n := range lowVars {
 		names = append(names, n)

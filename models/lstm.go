@@ -148,3 +148,15 @@ func (m *CharLSTM) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err error)
 	})
 	return out, err
 }
+
+// lstmSpec registers the character LSTM, for next-character prediction.
+var lstmSpec = Spec{Name: "lstm", Bench: Input{Text: true, Vocab: 100, SeqLen: 80, Classes: 100},
+	Accepts: func(in Input) error {
+		if !in.Text || in.FillMask {
+			return fmt.Errorf("characters to predict the next of")
+		}
+		return nil
+	},
+	Build: func(p *nn.Path, in Input, cfg Config) (Model, error) {
+		return NewCharLSTM(p, LSTMConfig{Vocab: in.Vocab, SeqLen: in.SeqLen}, cfg)
+	}}

@@ -50,3 +50,9 @@ func NewMLP(p *nn.Path, in int64, hidden []int64, cfg Config) (*MLP, error) {
 func (m *MLP) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
 	return runSteps(x, train, m.steps)
 }
+
+// mlpSpec registers the reference's MLP on 28×28 images.
+var mlpSpec = Spec{Name: "mlp", Accepts: grey28, Bench: benchGrey28,
+	Build: func(p *nn.Path, in Input, cfg Config) (Model, error) {
+		return NewMLP(p, in.Channels*in.Size*in.Size, nil, cfg)
+	}}

@@ -186,3 +186,11 @@ func (m *ResNet) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err error) {
 	})
 	return out, err
 }
+
+// resnet18Spec and resnet101Spec register the ResNets on CIFAR's 32×32 colour images.
+var (
+	resnet18Spec = Spec{Name: "resnet18", Accepts: colour32, Bench: benchColour32, Convolutional: true,
+		Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewResNet(p, 18, cfg) }}
+	resnet101Spec = Spec{Name: "resnet101", Accepts: colour32, Bench: benchColour32, Convolutional: true,
+		Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewResNet(p, 101, cfg) }}
+)

@@ -248,3 +248,15 @@ func (m *Transformer) Forward(x *ts.Tensor, train bool) (out *ts.Tensor, err err
 	})
 	return out, err
 }
+
+// transformerSpec registers the reference's Transformer, for fill-mask or next-token tasks.
+var transformerSpec = Spec{Name: "transformer", Bench: Input{Text: true, FillMask: true, Vocab: 33279, SeqLen: 64, Classes: 33279},
+	Accepts: func(in Input) error {
+		if !in.Text {
+			return fmt.Errorf("token windows")
+		}
+		return nil
+	},
+	Build: func(p *nn.Path, in Input, cfg Config) (Model, error) {
+		return NewTransformer(p, TransformerConfig{Vocab: in.Vocab, SeqLen: in.SeqLen}, cfg)
+	}}

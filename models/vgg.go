@@ -108,3 +108,11 @@ func NewVGG(p *nn.Path, depth int, cfg Config) (*VGG, error) {
 func (m *VGG) Forward(x *ts.Tensor, train bool) (*ts.Tensor, error) {
 	return runSteps(x, train, m.steps)
 }
+
+// vgg11Spec and vgg16Spec register the VGGs, on images of any size (padded to a multiple of 32).
+var (
+	vgg11Spec = Spec{Name: "vgg11", Accepts: images, Bench: benchColour32, Convolutional: true, DenseContiguous: true, Widthable: true,
+		Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewVGG(p, 11, cfg) }}
+	vgg16Spec = Spec{Name: "vgg16", Accepts: images, Bench: benchColour32, Convolutional: true, DenseContiguous: true, Widthable: true,
+		Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewVGG(p, 16, cfg) }}
+)

@@ -201,3 +201,7 @@ func attentionHeads(s *scope.Scope, q, k, v *ts.Tensor, heads, d int64) *ts.Tens
 	o := s.Keep(attn.Matmul(vh, false))
 	return s.Keep(s.Keep(s.Keep(o.Permute([]int64{0, 2, 1, 3}, false)).Contiguous(false)).View([]int64{b, n, heads * d}, false))
 }
+
+// vitSpec registers the ViT on CIFAR's 32×32 colour images.
+var vitSpec = Spec{Name: "vit", Accepts: colour32, Bench: benchColour32,
+	Build: func(p *nn.Path, _ Input, cfg Config) (Model, error) { return NewViT(p, ViTConfig{}, cfg) }}

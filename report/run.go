@@ -17,6 +17,7 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/train"
@@ -159,7 +160,7 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 	}
 	rec := Record{Group: g.Name, Name: r.Name, Config: r.Config, Set: r.Set,
 		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
-		Regularizer: cfg.LowRank.Regularizer, Metric: cfg.Metric(), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
+		Regularizer: cfg.LowRank.Regularizer, Metric: metricOf(cfg), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
 		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
 		Machine: Machine(cfg.Train.Threads, r.Processes), Finished: time.Now().UTC(), Processes: max(1, r.Processes)}
 	if !resume {
@@ -191,7 +192,7 @@ func launch(ctx context.Context, cfg config.Config, dir string, resume bool, n i
 		}
 		args = []string{"train", "-c", path}
 	}
-	l := dist.Launch{NProc: n, Timeout: cfg.Dist.TimeoutDuration()}
+	l := dist.Launch{NProc: n, Timeout: time.Duration(cfg.Dist.Timeout * float64(time.Second))}
 	if err := l.Run(ctx, exe, args, w, w); err != nil {
 		return nil, err
 	}
@@ -256,4 +257,12 @@ func blas(paths string) string {
 		return "none mapped"
 	}
 	return "reference BLAS (" + paths + ")"
+}
+
+// metricOf is what cfg's dataset reports ("accuracy" or "perplexity").
+func metricOf(cfg config.Config) string {
+	if ds, ok := data.Lookup(cfg.Data.Dataset); ok {
+		return ds.Metric
+	}
+	return "accuracy"
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/configs"
+	"github.com/lowrank-dev/lowrank/experiment"
 )
 
 // Suite is a list of groups of runs; the runs of a group are compared in one table and plot.
@@ -128,5 +129,5 @@ func (r Spec) Load(outDir string, extra []string) (config.Config, error) {
 	if outDir != "" {
 		sets = append(sets, "train.output_dir="+outDir)
 	}
-	return config.Load(src, os.Environ(), sets)
+	return config.Load(src, os.Environ(), sets, experiment.Check)
 }

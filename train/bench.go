@@ -14,15 +14,26 @@ import (
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"github.com/lowrank-dev/lowrank/internal/stats"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/lowrank"
+	"github.com/lowrank-dev/lowrank/models"
 )
 
-// BenchDatasets is the input each model is benchmarked on (its shapes only: the data is random).
-var BenchDatasets = map[string]string{
-	"mlp": "fashion-mnist", "cnn": "fashion-mnist", "vgg11": "cifar10", "vgg16": "cifar10", "resnet18": "cifar10",
-	"resnet101": "cifar10", "vit": "cifar10", "lstm": "shakespeare", "transformer": "wikitext2",
+// BenchDataset is the registered dataset whose input is the model's registered benchmark input
+// (models.Spec.Bench: its shapes only, the data is random), and whether there is one.
+func BenchDataset(model string) (data.Spec, bool) {
+	ms, ok := models.Lookup(model)
+	if !ok {
+		return data.Spec{}, false
+	}
+	for _, ds := range data.Specs() {
+		if experiment.Input(ds) == ms.Bench {
+			return ds, true
+		}
+	}
+	return data.Spec{}, false
 }
 
 // BenchSpec selects what Bench measures.
@@ -82,13 +93,13 @@ type BenchResult struct {
 
 // benchConfig is the configuration a benchmark trains with: the defaults, the model's dataset
 // and the spec's choices.
-func benchConfig(s BenchSpec) (config.Config, error) {
-	ds, ok := BenchDatasets[s.Model]
+func benchConfig(s BenchSpec) (*experiment.Experiment, error) {
+	ds, ok := BenchDataset(s.Model)
 	if !ok {
-		return config.Config{}, fmt.Errorf("model %q: want one of %s", s.Model, strings.Join(config.ModelNames, ", "))
+		return nil, fmt.Errorf("model %q: want one of %s", s.Model, strings.Join(models.Names(), ", "))
 	}
 	c := config.Default()
-	c.Model.Name, c.Model.Method, c.Data.Dataset = s.Model, s.Method, ds
+	c.Model.Name, c.Model.Method, c.Data.Dataset = s.Model, s.Method, ds.Name
 	c.Train.BatchSize, c.Train.Threads, c.Train.Device = s.Batch, s.Threads, s.Device
 	if s.Optimizer != "" {
 		c.Optimizer.Name = s.Optimizer
@@ -112,16 +123,16 @@ func benchConfig(s BenchSpec) (config.Config, error) {
 		c.Train.MemoryFormat = s.MemoryFormat
 	}
 	if s.Steps < 1 || s.Warmup < 0 {
-		return c, fmt.Errorf("steps %d, warmup %d: want at least one timed step and no negative warm-up", s.Steps, s.Warmup)
+		return nil, fmt.Errorf("steps %d, warmup %d: want at least one timed step and no negative warm-up", s.Steps, s.Warmup)
 	}
-	return c, c.Validate()
+	return experiment.New(c)
 }
 
-// BenchBatch is a random host batch shaped like the dataset's: images N(0, 1) with labels below
-// the class count, or token windows with next-token targets.
+// BenchBatch is a random host batch shaped like the registered dataset's: images N(0, 1) with
+// labels below the class count, or token windows with next-token targets.
 func BenchBatch(dataset string, batch int, seed uint64) data.HostBatch {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	spec := config.Specs[dataset]
+	spec, _ := data.Lookup(dataset)
 	b := int64(batch)
 	if spec.SeqLen > 0 {
 		n := int(b * spec.SeqLen)
@@ -153,10 +164,11 @@ func Bench(s BenchSpec) (BenchResult, error) { return BenchDist(s, nil) }
 // gradients over the ranks (as Fit does), and the all-reduce is timed on its own. Inference is
 // not measured.
 func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
-	cfg, err := benchConfig(s)
+	e, err := benchConfig(s)
 	if err != nil {
 		return BenchResult{}, err
 	}
+	cfg := e.Config
 	res := BenchResult{BenchSpec: s}
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM; best effort
 	device, err := backend.Device(cfg.Train.Device)
@@ -172,11 +184,11 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	res.Threads = backend.Threads()
 	backend.ManualSeed(int64(cfg.Train.Seed))
 	vs := nn.NewVarStore(device)
-	model, err := cfg.Build(vs.Root(), "")
+	model, err := e.Build(vs.Root(), "")
 	if err != nil {
 		return res, err
 	}
-	channelsLast := cfg.ChannelsLast()
+	channelsLast := e.ChannelsLast()
 	res.MemoryFormat = "contiguous"
 	if channelsLast {
 		res.MemoryFormat = "channels_last"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"github.com/lowrank-dev/lowrank/models"
 	"github.com/sugarme/gotch/nn"
 )
@@ -155,10 +156,10 @@ func ChosenRanks(dir string) (map[string]int64, error) {
 // phase (densePhase), the low-rank model with the ranks an automatic schedule chose, or else the
 // config's model with method as cfg.Build takes it ("" for the config's). A state dict from
 // elsewhere, without trainer.json, gets the config's model.
-func BuildCheckpointModel(cfg config.Config, vs *nn.VarStore, modelPath, method string) (m models.Model, densePhase bool, err error) {
+func BuildCheckpointModel(e *experiment.Experiment, vs *nn.VarStore, modelPath, method string) (m models.Model, densePhase bool, err error) {
 	dir := filepath.Dir(modelPath)
 	if _, err := os.Stat(filepath.Join(dir, "trainer.json")); os.IsNotExist(err) {
-		m, err := cfg.Build(vs.Root(), method)
+		m, err := e.Build(vs.Root(), method)
 		return m, false, err
 	}
 	st, err := readTrainerState(dir)
@@ -166,9 +167,9 @@ func BuildCheckpointModel(cfg config.Config, vs *nn.VarStore, modelPath, method 
 		return nil, false, err
 	}
 	if st.Phase == phaseDense {
-		m, err := cfg.Build(vs.Root(), "original")
+		m, err := e.Build(vs.Root(), "original")
 		return m, true, err
 	}
-	m, err = buildModel(cfg, vs, method, st.Ranks)
+	m, err = buildModel(e, vs, method, st.Ranks)
 	return m, false, err
 }

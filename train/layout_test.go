@@ -19,6 +19,7 @@ import (
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"github.com/lowrank-dev/lowrank/internal/torchref"
 	"github.com/lowrank-dev/lowrank/models"
 )
@@ -30,7 +31,11 @@ func layoutStep(t *testing.T, cfg config.Config, hb data.HostBatch, channelsLast
 	t.Helper()
 	backend.ManualSeed(3)
 	vs := nn.NewVarStore(gotch.CPU)
-	model, err := cfg.Build(vs.Root(), "")
+	e, err := experiment.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := e.Build(vs.Root(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"github.com/lowrank-dev/lowrank/lowrank"
 	"github.com/lowrank-dev/lowrank/models"
 )
@@ -63,7 +64,8 @@ func Run(ctx context.Context, cfg config.Config, log logrus.FieldLogger, resume 
 // local rank (device cuda → cuda:LOCAL_RANK); on CPU with train.threads 0, each rank uses its
 // share of the machine's cores.
 func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.FieldLogger, resume bool, progress io.Writer) (*Result, error) {
-	if err := cfg.Validate(); err != nil {
+	e, err := experiment.New(cfg)
+	if err != nil {
 		return nil, err
 	}
 	rank, world := g.Place()
@@ -79,11 +81,8 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err != nil {
 		return nil, err
 	}
-	splits, err := data.Open(cfg.Data.Dataset, cfg.DataOptions())
+	splits, err := e.Open(e.DataOptions())
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.CheckData(splits); err != nil {
 		return nil, err
 	}
 	var val data.Source
@@ -153,8 +152,8 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	}
 	o := Options{
 		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
-		EvalEvery: cfg.Train.EvalEvery, Regularizer: cfg.Regularizer(), Log: log, Progress: progress,
-		Perplexity: cfg.Metric() == "perplexity", ChannelsLast: cfg.ChannelsLast(), Val: val,
+		EvalEvery: cfg.Train.EvalEvery, Regularizer: e.Regularizer(), Log: log, Progress: progress,
+		Perplexity: e.Metric() == "perplexity", ChannelsLast: e.ChannelsLast(), Val: val,
 		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
 			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
 		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
@@ -178,7 +177,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	var lvs *nn.VarStore
 	if st.Phase == phaseDense {
 		dvs := nn.NewVarStore(device)
-		dense, err := cfg.Build(dvs.Root(), "original")
+		dense, err := e.Build(dvs.Root(), "original")
 		if err != nil {
 			return nil, err
 		}
@@ -187,13 +186,13 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 				return nil, err
 			}
 		}
-		if low, lvs, from, err = warmUp(ctx, cfg, log, o, dense, dvs, splits, &st, from, save, dir); err != nil {
+		if low, lvs, from, err = warmUp(ctx, e, log, o, dense, dvs, splits, &st, from, save, dir); err != nil {
 			res.History = historyOf(from)
 			return res, err
 		}
 	} else {
 		lvs = nn.NewVarStore(device)
-		if low, err = buildModel(cfg, lvs, "", st.Ranks); err != nil {
+		if low, err = buildModel(e, lvs, "", st.Ranks); err != nil {
 			return nil, err
 		}
 		if resume {
@@ -201,7 +200,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 				return nil, err
 			}
 		} else if cfg.Model.Init == "spectral" {
-			reports, err := models.SpectralInit(low, lvs, func(p *nn.Path) (models.Model, error) { return cfg.Build(p, "original") })
+			reports, err := models.SpectralInit(low, lvs, func(p *nn.Path) (models.Model, error) { return e.Build(p, "original") })
 			if err != nil {
 				return nil, err
 			}
@@ -223,12 +222,13 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 
 // warmUp runs the full-rank phase and the switch, returning the low-rank model to continue with
 // and the progress it continues from.
-func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
+func warmUp(ctx context.Context, e *experiment.Experiment, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
 	splits data.Splits, st *trainerState, from *Resume,
 	save func(models.Model, *nn.VarStore, *trainerState) func(string, Progress, checkpoint.Dict) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
+	cfg := e.Config
 	// A probe of the low-rank model names the factorizable layers.
 	pvs := nn.NewVarStore(dvs.Device())
-	probe, err := cfg.Build(pvs.Root(), "low_rank")
+	probe, err := e.Build(pvs.Root(), "low_rank")
 	if err != nil {
 		return nil, nil, from, err
 	}
@@ -305,7 +305,7 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 		sort.Strings(keptDense)
 	}
 	lvs := nn.NewVarStore(dvs.Device())
-	low, err := buildModel(cfg, lvs, "", ranks)
+	low, err := buildModel(e, lvs, "", ranks)
 	if err != nil {
 		return nil, nil, from, err
 	}
@@ -328,12 +328,12 @@ func warmUp(ctx context.Context, cfg config.Config, log logrus.FieldLogger, o Op
 }
 
 // buildModel builds the low-rank model with per-layer ranks when given (an automatic schedule's),
-// else the config's model with method as cfg.Build takes it.
-func buildModel(cfg config.Config, vs *nn.VarStore, method string, ranks map[string]int64) (models.Model, error) {
+// else the experiment's model with method as Experiment.Build takes it.
+func buildModel(e *experiment.Experiment, vs *nn.VarStore, method string, ranks map[string]int64) (models.Model, error) {
 	if ranks == nil {
-		return cfg.Build(vs.Root(), method)
+		return e.Build(vs.Root(), method)
 	}
-	return cfg.BuildRanks(vs.Root(), ranks)
+	return e.BuildRanks(vs.Root(), ranks)
 }
 
 func historyOf(r *Resume) []EpochMetrics {
@@ -432,6 +432,10 @@ func ReadMetrics(dir string) ([]EpochMetrics, error) {
 // model it ended with. It is how a caller learns the result of a run trained in other
 // processes (lowrank train --nproc).
 func ReadResult(dir string, cfg config.Config) (*Result, error) {
+	e, err := experiment.New(cfg)
+	if err != nil {
+		return nil, err
+	}
 	hist, err := ReadMetrics(dir)
 	if err != nil {
 		return nil, err
@@ -443,7 +447,7 @@ func ReadResult(dir string, cfg config.Config) (*Result, error) {
 	}
 	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	var m models.Model
-	backend.NoGrad(func() { m, err = buildModel(cfg, nn.NewVarStore(gotch.CPU), "", st.Ranks) })
+	backend.NoGrad(func() { m, err = buildModel(e, nn.NewVarStore(gotch.CPU), "", st.Ranks) })
 	if err != nil {
 		return nil, err
 	}

@@ -34,9 +34,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/internal/stats"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
+	"github.com/lowrank-dev/lowrank/models"
 )
 
 type result struct {
@@ -69,6 +69,7 @@ type options struct {
 	allocName           string
 	layoutModels        []string
 	allocModels         []string
+	memoryModels        []string
 	rounds, steps       int
 	warmup, threads     int
 	models              []string
@@ -87,6 +88,7 @@ func main() {
 	flag.StringVar(&o.reference, "reference", "", "a checkout of Sherrylife/Low-rank_Model_Training: adds a column timing its own classes (bench/reference_bench.py runs them from there)")
 	layoutModels := flag.String("layout-models", "cnn,vgg11,resnet18", "models of the layout section")
 	allocModels := flag.String("alloc-models", "vgg11,resnet18", "models of the alloc section")
+	memoryModels := flag.String("memory-models", "mlp,cnn", "models of the memory section")
 	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds per model and method")
 	flag.IntVar(&o.steps, "steps", 10, "timed steps per process")
 	flag.IntVar(&o.warmup, "warmup", 3, "untimed steps per process")
@@ -103,6 +105,7 @@ func main() {
 	o.models = strings.Split(models, ",")
 	o.ddpModels = strings.Split(*ddpModels, ",")
 	o.layoutModels, o.allocModels = strings.Split(*layoutModels, ","), strings.Split(*allocModels, ",")
+	o.memoryModels = strings.Split(*memoryModels, ",")
 	if o.reference != "" {
 		if _, err := os.Stat(o.reference + "/model/low_rank_base.py"); err != nil {
 			fail(fmt.Errorf("-reference %s is not a checkout of Sherrylife/Low-rank_Model_Training (no model/low_rank_base.py)", o.reference))
@@ -374,7 +377,7 @@ func run(o options, md *bytes.Buffer, quick bool) error {
 // setting describes a Go result's low-rank scheme and layout, e.g. "channel, budget 0.4,
 // channels_last" (the layout alone for a model without factorized convolutions).
 func setting(r result) string {
-	if r.Method != "low_rank" || !config.Convolutional(r.Model) {
+	if ms, _ := models.Lookup(r.Model); r.Method != "low_rank" || !ms.Convolutional {
 		return r.MemoryFormat
 	}
 	ratio := r.Ratio
@@ -432,7 +435,7 @@ func lowRankRatios(o options, md *bytes.Buffer, pairs []*pair) error {
 
 // layouts times every convolutional model in both layouts: dense, and low-rank with each scheme,
 // alternating contiguous and channels_last round by round; the figures train.memory_format's
-// auto rule (config.Config.ChannelsLast) follows.
+// auto rule (experiment.Experiment.ChannelsLast) follows.
 func layouts(o options, md *bytes.Buffer) error {
 	type cell struct {
 		model, method, scheme string
@@ -557,7 +560,7 @@ func memory(o options, md *bytes.Buffer, quick bool) error {
 		steps = 20
 	}
 	md.WriteString("\nMemory (resident set after a tenth of the steps and after all, Adam, batch 128, the linked allocator; target within 5%):")
-	for _, m := range []string{"mlp", "cnn"} {
+	for _, m := range o.memoryModels {
 		r, err := o.goBench(m, "low_rank", 128, steps, 0, "--optimizer", "adam")
 		if err != nil {
 			return err
