@@ -199,7 +199,7 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 	c := model.Cost()
 	res.Params, res.FLOPsPerExample = c.Params, c.FLOPs
 	res.FLOPsPerStep = 3 * float64(c.FLOPs) * float64(s.Batch)
-	opt, err := newOptimizer(Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay}, vs, cfg.Optimizer.LR)
+	opt, err := newOptimizer(optimizerFor(cfg.Optimizer), vs, cfg.Optimizer.LR)
 	if err != nil {
 		return res, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/sugarme/gotch"
@@ -42,6 +41,10 @@ type Options struct {
 	Log         logrus.FieldLogger
 	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(EpochMetrics) error
+	// Until, when set, is asked after each epoch's OnEpoch whether the phase is over (a warm-up
+	// whose switch came): Fit then returns the history without checkpointing that epoch, which
+	// the next phase checkpoints as its start.
+	Until func(EpochMetrics) (bool, error)
 	// Val, when set, is evaluated with the test set; "best" is the best epoch on it. Without it
 	// there is no "best": the test set reports, it never selects.
 	Val data.Source
@@ -166,174 +169,25 @@ func Fit(ctx context.Context, model models.Model, vs *nn.VarStore, trainSet, tes
 		return nil, fmt.Errorf("train: %w (%d training, %d test examples)", data.ErrEmpty, trainSet.Len(), testSet.Len())
 	}
 	defer backend.LockThread()()
-	if o.ChannelsLast {
-		if err := setLayout(vs, true); err != nil {
-			return nil, fmt.Errorf("train: channels_last layout: %w", err)
-		}
-	}
-	opt, err := newOptimizer(o.Optimizer, vs, o.Schedule.At(0))
+	t, err := newTrainer(ctx, model, vs, trainSet, o)
 	if err != nil {
 		return nil, err
 	}
-	rank, world := o.Dist.Place()
-	red, err := startRank(o.Dist, vs, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer red.Close()
-	var p Progress
-	if o.Perplexity {
-		p.Best = math.Inf(1)
-	}
-	if o.Resume != nil {
-		p = o.Resume.Progress
-		if rank > 0 {
-			p.Partial = Totals{} // the saved partial totals are all ranks' sums: rank 0 carries them
-		}
-		if !o.Resume.OptimizerState.Empty() { // empty: a fresh optimizer (after a switch)
-			if err := opt.LoadState(o.Resume.OptimizerState); err != nil {
-				return nil, fmt.Errorf("resume: %w", err)
-			}
-		}
-	}
-	save := func(kind string) error {
-		if o.Checkpoint == nil {
-			return nil
-		}
-		st, err := opt.State()
+	defer t.close()
+	for epoch := t.p.Epoch + 1; epoch <= o.Epochs; epoch++ {
+		sum, err := t.trainEpoch(epoch)
 		if err != nil {
-			return err
+			return t.p.History, err
 		}
-		return o.Checkpoint(kind, p, st)
-	}
-	loader := &data.Loader{Source: trainSet, BatchSize: o.BatchSize, Train: true, Seed: o.Seed, Rank: rank, World: world}
-	// sync runs between backward and the update in a distributed run: it averages the gradients
-	// and tells every rank whether any wants to stop or saw a non-finite loss.
-	var stop bool
-	var sync func(loss float64) error
-	if red != nil {
-		sync = func(loss float64) error {
-			flags := []float32{0, 0}
-			if ctx.Err() != nil {
-				flags[0] = 1
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				flags[1] = 1
-			}
-			if err := red.Reduce(flags); err != nil {
-				return err
-			}
-			if flags[1] > 0 {
-				return fmt.Errorf("loss is not finite on %d of %d ranks (%v here)", int(flags[1]), world, loss)
-			}
-			stop = flags[0] > 0
-			return nil
+		m, err := t.evaluate(epoch, sum, testSet)
+		if err != nil {
+			return t.p.History, err
+		}
+		if done, err := t.record(m); done || err != nil {
+			return t.p.History, err
 		}
 	}
-	for epoch := p.Epoch + 1; epoch <= o.Epochs; epoch++ {
-		lr := o.Schedule.At(epoch - 1)
-		opt.SetLR(lr)
-		start := time.Now()
-		bar := newProgress(o.Progress, epoch, loader.NumBatches())
-		it := loader.Epoch(epoch, p.Step)
-		commSteps, commSecs := 0, 0.0
-		if red != nil {
-			commSteps, commSecs = red.Steps, red.Seconds
-		}
-		for step := p.Step; ; step++ {
-			if stop || (red == nil && ctx.Err() != nil) {
-				it.Close()
-				bar.end()
-				p.Partial.Seconds += time.Since(start).Seconds()
-				if err := p.Partial.sum(o.Dist); err != nil {
-					return p.History, err
-				}
-				if err := save("last"); err != nil {
-					return p.History, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
-				}
-				return p.History, ErrInterrupted
-			}
-			hb, more := it.Next()
-			if !more {
-				break
-			}
-			backend.ManualSeed(stepSeed(o.Seed^uint64(rank)<<40, epoch, step))
-			s, err := trainStep(model, opt, hb, o, sync)
-			if err == nil && (math.IsNaN(s.loss) || math.IsInf(s.loss, 0)) {
-				good := "no checkpoint was written yet (the first epoch had not finished)"
-				if p.Epoch > 0 {
-					good = fmt.Sprintf("the last checkpoint (epoch %d) is the last good state", p.Epoch)
-				}
-				err = fmt.Errorf("loss is %v; lower the learning rate (now %g) or check the data; %s", s.loss, lr, good)
-			}
-			if err != nil {
-				it.Close()
-				bar.end()
-				return p.History, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
-			}
-			p.Partial.add(s)
-			p.Step = step + 1
-			bar.update(p.Step, p.Partial, o.Perplexity)
-		}
-		sum := p.Partial
-		secs := sum.Seconds + time.Since(start).Seconds()
-		if err := sum.sum(o.Dist); err != nil {
-			return p.History, err
-		}
-		m := EpochMetrics{Epoch: epoch, LR: lr, TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
-			TestLoss: math.NaN(), TestMetric: math.NaN(), ValLoss: math.NaN(), ValMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
-		fields := logrus.Fields{}
-		if red != nil {
-			m.Processes, m.AllReduceBytes = world, red.Bytes
-			if n := red.Steps - commSteps; n > 0 {
-				m.AllReduceSecond = (red.Seconds - commSecs) / float64(n)
-			}
-			fields["processes"] = world
-			fields["allreduce_MB_per_step"] = round(float64(m.AllReduceBytes) / 1e6)
-			fields["allreduce_ms_per_step"] = round(1e3 * m.AllReduceSecond)
-			fields["allreduce_share"] = round(float64(red.Steps-commSteps) * m.AllReduceSecond / secs)
-		}
-		if epoch%o.EvalEvery == 0 || epoch == o.Epochs {
-			test, err := evaluateShard(model, vs, testSet, o, rank, world)
-			if err != nil {
-				return p.History, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
-			}
-			m.TestLoss, m.TestMetric = test.meanLoss(), test.metric(o.Perplexity)
-			if o.Val != nil {
-				val, err := evaluateShard(model, vs, o.Val, o, rank, world)
-				if err != nil {
-					return p.History, fmt.Errorf("epoch %d validation: %w", epoch, err)
-				}
-				m.ValLoss, m.ValMetric = val.meanLoss(), val.metric(o.Perplexity)
-				fields["val_loss"], fields["val_"+metricName(o.Perplexity)] = round(m.ValLoss), round(m.ValMetric)
-			}
-		}
-		name := metricName(o.Perplexity)
-		o.Log.WithFields(fields).WithFields(logrus.Fields{"epoch": epoch, "lr": lr, "train_loss": round(m.TrainLoss), "train_" + name: round(m.TrainMetric),
-			"test_loss": round(m.TestLoss), "test_" + name: round(m.TestMetric), "seconds": round(secs),
-			"samples_per_s": int(m.SamplesPerSec)}).Info("epoch done")
-		p.Epoch, p.Step, p.Partial = epoch, 0, Totals{}
-		p.History = append(p.History, m)
-		// "best" is selected on validation, never on the test set it would then report.
-		improved := !math.IsNaN(m.ValMetric) && ((o.Perplexity && m.ValMetric < p.Best) || (!o.Perplexity && m.ValMetric > p.Best))
-		if improved {
-			p.Best, p.BestEpoch = m.ValMetric, epoch
-		}
-		if o.OnEpoch != nil {
-			if err := o.OnEpoch(m); err != nil {
-				return p.History, err
-			}
-		}
-		if err := save("last"); err != nil {
-			return p.History, fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
-		}
-		if improved {
-			if err := save("best"); err != nil {
-				return p.History, fmt.Errorf("epoch %d checkpoint: %w", epoch, err)
-			}
-		}
-	}
-	return p.History, nil
+	return t.p.History, nil
 }
 
 func round(x float64) float64 { return math.Round(x*1e4) / 1e4 }

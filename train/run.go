@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -150,27 +149,9 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		}
 		defer mw.Close()
 	}
-	o := Options{
-		Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Seed: cfg.Train.Seed, Device: device,
-		EvalEvery: cfg.Train.EvalEvery, Regularizer: e.Regularizer(), Log: log, Progress: progress,
-		Perplexity: e.Metric() == "perplexity", ChannelsLast: e.ChannelsLast(), Val: val,
-		Schedule: Schedule{Name: cfg.Scheduler.Name, LR: cfg.Optimizer.LR, MinLR: cfg.Scheduler.MinLR,
-			Factor: cfg.Scheduler.Factor, Epochs: cfg.Train.Epochs - cfg.Scheduler.WarmupEpochs, Warmup: cfg.Scheduler.WarmupEpochs},
-		Optimizer: Optimizer{Name: cfg.Optimizer.Name, Momentum: cfg.Optimizer.Momentum, WeightDecay: cfg.Optimizer.WeightDecay},
-		OnEpoch:   mw.Write,
-		Dist:      g,
-	}
-	save := func(m models.Model, vs *nn.VarStore, st *trainerState) func(string, Progress, checkpoint.Dict) error {
-		return func(kind string, p Progress, optState checkpoint.Dict) error {
-			if !lead {
-				return nil
-			}
-			st.Progress = p
-			// With compat reference, the reference's second names too (its class loads it).
-			vars := models.WithAliases(m, vs.NamedVariables())
-			return saveCheckpoint(filepath.Join(dir, "checkpoints", kind), vars, optState, *st, cfg)
-		}
-	}
+	o := optionsFor(e)
+	o.Device, o.Log, o.Progress, o.Val, o.OnEpoch, o.Dist = device, log, progress, val, mw.Write, g
+	r := &runner{ctx: ctx, e: e, log: log, o: o, splits: splits, dir: dir, lead: lead}
 	res := &Result{Dir: dir}
 	var from *Resume
 	var low models.Model
@@ -186,7 +167,7 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 				return nil, err
 			}
 		}
-		if low, lvs, from, err = warmUp(ctx, e, log, o, dense, dvs, splits, &st, from, save, dir); err != nil {
+		if low, lvs, from, err = r.warmUp(dense, dvs, &st, from); err != nil {
 			res.History = historyOf(from)
 			return res, err
 		}
@@ -215,20 +196,45 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		"params": res.Cost.Params, "flops": res.Cost.FLOPs, "train": splits.Train.Len(), "test": splits.Test.Len(),
 		"device": device.Name, "threads": backend.Threads(), "dir": dir, "processes": world}).Info("training")
 	o.Resume = from
-	o.Checkpoint = save(low, lvs, &st)
+	o.Checkpoint = r.saver(low, lvs, &st)
 	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
 	return res, err
 }
 
+// runner is one Run's phases: what they share (the experiment, the options, the data, the run
+// folder, and whether this process writes it).
+type runner struct {
+	ctx    context.Context
+	e      *experiment.Experiment
+	log    logrus.FieldLogger
+	o      Options
+	splits data.Splits
+	dir    string
+	lead   bool
+}
+
+// saver is the Checkpoint callback of a phase training m (variables vs) with trainer state st:
+// rank 0 writes the checkpoint folder; the other ranks write nothing.
+func (r *runner) saver(m models.Model, vs *nn.VarStore, st *trainerState) func(string, Progress, checkpoint.Dict) error {
+	return func(kind string, p Progress, optState checkpoint.Dict) error {
+		if !r.lead {
+			return nil
+		}
+		st.Progress = p
+		// With compat reference, the reference's second names too (its class loads it).
+		vars := models.WithAliases(m, vs.NamedVariables())
+		return saveCheckpoint(filepath.Join(r.dir, "checkpoints", kind), vars, optState, *st, r.e.Config)
+	}
+}
+
 // warmUp runs the full-rank phase and the switch, returning the low-rank model to continue with
-// and the progress it continues from.
-func warmUp(ctx context.Context, e *experiment.Experiment, log logrus.FieldLogger, o Options, dense models.Model, dvs *nn.VarStore,
-	splits data.Splits, st *trainerState, from *Resume,
-	save func(models.Model, *nn.VarStore, *trainerState) func(string, Progress, checkpoint.Dict) error, dir string) (models.Model, *nn.VarStore, *Resume, error) {
-	cfg := e.Config
+// and the progress it continues from. The phase ends after lowrank.warmup_epochs, or (auto) at
+// the first epoch after which every layer's stable rank has settled: Options.Until says so.
+func (r *runner) warmUp(dense models.Model, dvs *nn.VarStore, st *trainerState, from *Resume) (models.Model, *nn.VarStore, *Resume, error) {
+	cfg, o, log := r.e.Config, r.o, r.log
 	// A probe of the low-rank model names the factorizable layers.
 	pvs := nn.NewVarStore(dvs.Device())
-	probe, err := e.Build(pvs.Root(), "low_rank")
+	probe, err := r.e.Build(pvs.Root(), "low_rank")
 	if err != nil {
 		return nil, nil, from, err
 	}
@@ -253,38 +259,12 @@ func warmUp(ctx context.Context, e *experiment.Experiment, log logrus.FieldLogge
 	do := o
 	do.Epochs = stopAt
 	do.Resume = from
-	do.Checkpoint = save(dense, dvs, st)
-	do.OnEpoch = func(m EpochMetrics) error {
-		if err := o.OnEpoch(m); err != nil {
-			return err
-		}
-		if tracker == nil {
-			return nil
-		}
-		ranks, _, err := measure(probe, dvs)
-		if err != nil {
-			return err
-		}
-		if o.Dist == nil || o.Dist.Rank == 0 {
-			if err := appendJSONLine(filepath.Join(dir, "stable_ranks.jsonl"), map[string]any{"epoch": m.Epoch, "stable_ranks": ranks}); err != nil {
-				return err
-			}
-		}
-		settled := tracker.observe(m.Epoch, ranks) && m.Epoch >= cfg.AutoMinEpochs()
-		if o.Dist != nil {
-			// Rank 0 decides, so that ranks whose weights differ in the last bit (machines with
-			// different BLAS) cannot disagree about the switch.
-			if err := o.Dist.Share(fmt.Sprintf("switch/%d", m.Epoch), &settled); err != nil {
-				return err
-			}
-		}
-		if settled {
-			return errSwitch
-		}
-		return nil
+	do.Checkpoint = r.saver(dense, dvs, st)
+	if tracker != nil {
+		do.Until = func(m EpochMetrics) (bool, error) { return r.settled(m, probe, dvs, tracker) }
 	}
-	hist, err := Fit(ctx, dense, dvs, splits.Train, splits.Test, do)
-	if err != nil && !errors.Is(err, errSwitch) {
+	hist, err := Fit(r.ctx, dense, dvs, r.splits.Train, r.splits.Test, do)
+	if err != nil {
 		return nil, nil, &Resume{Progress: Progress{History: hist}}, err
 	}
 	// The switch: factorize the trained dense model.
@@ -305,7 +285,7 @@ func warmUp(ctx context.Context, e *experiment.Experiment, log logrus.FieldLogge
 		sort.Strings(keptDense)
 	}
 	lvs := nn.NewVarStore(dvs.Device())
-	low, err := buildModel(e, lvs, "", ranks)
+	low, err := buildModel(r.e, lvs, "", ranks)
 	if err != nil {
 		return nil, nil, from, err
 	}
@@ -321,10 +301,35 @@ func warmUp(ctx context.Context, e *experiment.Experiment, log logrus.FieldLogge
 	if o.Perplexity {
 		p.Best = math.Inf(1) // "best" restarts with the low-rank model
 	}
-	if err := save(low, lvs, st)("last", p, nil); err != nil {
+	if err := r.saver(low, lvs, st)("last", p, nil); err != nil {
 		return nil, nil, from, err
 	}
 	return low, lvs, &Resume{Progress: p}, nil
+}
+
+// settled measures the dense model's stable ranks after epoch m (logged to stable_ranks.jsonl)
+// and reports whether the automatic schedule switches now: every layer settled, after at least
+// lowrank.auto_min_epochs. Rank 0 decides for a data-parallel run.
+func (r *runner) settled(m EpochMetrics, probe models.Model, dvs *nn.VarStore, tracker *rankTracker) (bool, error) {
+	ranks, _, err := measure(probe, dvs)
+	if err != nil {
+		return false, err
+	}
+	g := r.o.Dist
+	if g == nil || g.Rank == 0 {
+		if err := appendJSONLine(filepath.Join(r.dir, "stable_ranks.jsonl"), map[string]any{"epoch": m.Epoch, "stable_ranks": ranks}); err != nil {
+			return false, err
+		}
+	}
+	settled := tracker.observe(m.Epoch, ranks) && m.Epoch >= r.e.Config.AutoMinEpochs()
+	if g != nil {
+		// Rank 0 decides, so that ranks whose weights differ in the last bit (machines with
+		// different BLAS) cannot disagree about the switch.
+		if err := g.Share(fmt.Sprintf("switch/%d", m.Epoch), &settled); err != nil {
+			return false, err
+		}
+	}
+	return settled, nil
 }
 
 // buildModel builds the low-rank model with per-layer ranks when given (an automatic schedule's),

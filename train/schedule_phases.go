@@ -2,7 +2,6 @@ package train
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"os"
 	"sort"
@@ -15,8 +14,6 @@ import (
 	"github.com/lowrank-dev/lowrank/models"
 )
 
-// errSwitch ends the full-rank phase early: the automatic detector fired.
-var errSwitch = errors.New("switch to low rank")
 
 // rankTracker follows the stable rank of every factorizable layer of the full-rank model during
 // an automatic warm-up (Cuttlefish).
