@@ -14,7 +14,6 @@ import (
 	"github.com/lowrank-dev/lowrank/models"
 )
 
-
 // rankTracker follows the stable rank of every factorizable layer of the full-rank model during
 // an automatic warm-up (Cuttlefish).
 type rankTracker struct {
