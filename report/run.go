@@ -137,18 +137,14 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
+	// The run writes its own train.log (rank 0 of a launched run does).
 	log := logrus.New()
-	log.SetOutput(io.MultiWriter(os.Stderr, logFile))
+	log.SetOutput(os.Stderr)
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
 	start := time.Now()
 	var res *train.Result
 	if r.Processes > 1 {
-		res, err = launch(ctx, cfg, dir, resume, r.Processes, io.MultiWriter(os.Stderr, logFile))
+		res, err = launch(ctx, cfg, dir, resume, r.Processes, os.Stderr)
 	} else {
 		res, err = train.Run(ctx, cfg, log, resume, o.Progress)
 	}

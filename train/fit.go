@@ -41,6 +41,9 @@ type Options struct {
 	Log         logrus.FieldLogger
 	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(EpochMetrics) error
+	// OnStep, when set, receives every training step's loss and learning rate with the global
+	// step n (batches of this process so far, counted from 1).
+	OnStep func(n int64, loss, lr float64) error
 	// Until, when set, is asked after each epoch's OnEpoch whether the phase is over (a warm-up
 	// whose switch came): Fit then returns the history without checkpointing that epoch, which
 	// the next phase checkpoints as its start.
@@ -310,7 +313,7 @@ func countCorrect(logits *ts.Tensor, t []int64) (int, int) {
 
 // evaluateShard evaluates this rank's part of set and sums the totals over the ranks, after
 // giving every rank rank 0's buffers (batch-norm statistics), as DDP's forward does.
-func evaluateShard(model models.Model, vs *nn.VarStore, set data.Source, o Options, rank, world int) (Totals, error) {
+func evaluateShard(model models.Model, vs *nn.VarStore, set data.Source, o Options, rank, world, epoch int) (Totals, error) {
 	if o.Dist != nil {
 		buffers := map[string]*ts.Tensor{}
 		for n, v := range vs.NamedVariables() {
@@ -324,19 +327,23 @@ func evaluateShard(model models.Model, vs *nn.VarStore, set data.Source, o Optio
 			}
 		}
 	}
-	s, err := evaluate(model, set, o.BatchSize, o.Device, o.Seed, rank, world)
+	loader := &data.Loader{Source: set, BatchSize: o.BatchSize, Seed: o.Seed, Rank: rank, World: world}
+	bar := newProgress(o.Progress, o.Log, "eval", epoch, o.Epochs, loader.NumBatches(), o.Perplexity)
+	defer bar.end()
+	s, err := evaluate(model, set, o.BatchSize, o.Device, o.Seed, rank, world, bar)
 	if err != nil {
 		return s, err
 	}
 	return s, s.sum(o.Dist)
 }
 
-func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64, rank, world int) (Totals, error) {
+func evaluate(model models.Model, set data.Source, batchSize int, device gotch.Device, seed uint64, rank, world int, bar *progress) (Totals, error) {
 	var s Totals
 	var err error
 	loader := &data.Loader{Source: set, BatchSize: batchSize, Seed: seed, Rank: rank, World: world}
 	it := loader.Epoch(0, 0)
 	defer it.Close()
+	done := 0
 	backend.NoGrad(func() {
 		for {
 			hb, more := it.Next()
@@ -360,6 +367,8 @@ func evaluate(model models.Model, set data.Source, batchSize int, device gotch.D
 			}
 			n, c := countCorrect(logits, hb.Y)
 			s.add(stepStats{loss: l.Float64Values(true)[0], targets: n, correct: c, examples: hb.Size()})
+			done++
+			bar.update(done, s)
 			logits.MustDrop()
 			b.Drop()
 		}
@@ -376,7 +385,7 @@ func Evaluate(model models.Model, set data.Source, batchSize int, device gotch.D
 		device = gotch.CPU
 	}
 	defer backend.LockThread()()
-	s, err := evaluate(model, set, batchSize, device, 0, 0, 1)
+	s, err := evaluate(model, set, batchSize, device, 0, 0, 1, nil)
 	if err != nil {
 		return 0, 0, err
 	}

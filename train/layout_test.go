@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/lowrank-dev/lowrank/internal/layout"
 	"github.com/sugarme/gotch"
@@ -300,18 +298,3 @@ func TestChannelsLastCheckpointLoadsInPyTorch(t *testing.T) {
 	}
 }
 
-// A terminal progress line left open by an epoch stopped early is ended before anything else is
-// printed (the "interrupted" message used to run on after the bar).
-func TestProgressLineEndedWhenStopped(t *testing.T) {
-	var buf strings.Builder
-	p := &progress{w: &buf, tty: true, total: 10, epoch: 1, start: time.Now().Add(-time.Second), lastLine: -1}
-	p.update(3, Totals{Loss: 3, Targets: 3, Correct: 2, Examples: 3}, false)
-	if strings.HasSuffix(buf.String(), "\n") {
-		t.Fatalf("the bar ended early: %q", buf.String())
-	}
-	p.end()
-	p.end() // once only
-	if !strings.HasSuffix(buf.String(), " \n") || strings.Count(buf.String(), "\n") != 1 {
-		t.Errorf("after end: %q", buf.String())
-	}
-}

@@ -105,6 +105,12 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 			return nil, err
 		}
 		defer unlock()
+		rl, err := openRunLog(dir, log)
+		if err != nil {
+			return nil, err
+		}
+		defer rl.Close()
+		log = rl
 	}
 	last := filepath.Join(dir, "checkpoints", "last")
 	st := trainerState{Phase: phaseLowRank}
@@ -151,6 +157,21 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	}
 	o := optionsFor(e)
 	o.Device, o.Log, o.Progress, o.Val, o.OnEpoch, o.Dist = device, log, progress, val, mw.Write, g
+	if lead {
+		ev, err := openEvents(dir, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer ev.Close()
+		steps := int64(0) // the global step: batches trained by this process
+		o.OnStep = func(n int64, loss, lr float64) error { steps = n; return ev.step(n, loss, lr) }
+		o.OnEpoch = func(m EpochMetrics) error {
+			if err := mw.Write(m); err != nil {
+				return err
+			}
+			return ev.epoch(steps, m, e.Metric())
+		}
+	}
 	r := &runner{ctx: ctx, e: e, log: log, o: o, splits: splits, dir: dir, lead: lead}
 	res := &Result{Dir: dir}
 	var from *Resume

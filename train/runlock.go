@@ -16,7 +16,7 @@ import (
 var ErrRunExists = errors.New("run folder already holds a run")
 
 // runFiles are what a run writes into its folder; ClearRun removes them.
-var runFiles = []string{"config.json", "metrics.jsonl", "metrics.csv", "stable_ranks.jsonl", "checkpoints"}
+var runFiles = []string{"config.json", "metrics.jsonl", "metrics.csv", "stable_ranks.jsonl", "checkpoints", "train.log", "events.out.tfevents.*"}
 
 // holdsRun reports whether dir has a run's metrics or checkpoints.
 func holdsRun(dir string) bool {
@@ -37,8 +37,14 @@ func ClearRun(dir string) error {
 	}
 	defer unlock()
 	for _, f := range runFiles {
-		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
+		matches, err := filepath.Glob(filepath.Join(dir, f))
+		if err != nil {
 			return err
+		}
+		for _, m := range matches {
+			if err := os.RemoveAll(m); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -111,7 +111,7 @@ func (t *trainer) trainEpoch(epoch int) (Totals, error) {
 	lr := o.Schedule.At(epoch - 1)
 	t.opt.SetLR(lr)
 	start := time.Now()
-	bar := newProgress(o.Progress, epoch, t.loader.NumBatches())
+	bar := newProgress(o.Progress, o.Log, "epoch", epoch, o.Epochs, t.loader.NumBatches(), o.Perplexity)
 	it := t.loader.Epoch(epoch, t.p.Step)
 	defer it.Close()
 	defer bar.end()
@@ -144,7 +144,12 @@ func (t *trainer) trainEpoch(epoch int) (Totals, error) {
 		}
 		t.p.Partial.add(s)
 		t.p.Step = step + 1
-		bar.update(t.p.Step, t.p.Partial, o.Perplexity)
+		if o.OnStep != nil {
+			if err := o.OnStep(int64((epoch-1)*t.loader.NumBatches()+t.p.Step), s.loss, lr); err != nil {
+				return Totals{}, err
+			}
+		}
+		bar.update(t.p.Step, t.p.Partial)
 	}
 	sum := t.p.Partial
 	sum.Seconds += time.Since(start).Seconds()
@@ -183,13 +188,13 @@ func (t *trainer) evaluate(epoch int, sum Totals, testSet data.Source) (EpochMet
 		fields["allreduce_share"] = round(float64(red.Steps-t.commSteps) * m.AllReduceSecond / secs)
 	}
 	if epoch%o.EvalEvery == 0 || epoch == o.Epochs {
-		test, err := evaluateShard(t.model, t.vs, testSet, o, t.rank, t.world)
+		test, err := evaluateShard(t.model, t.vs, testSet, o, t.rank, t.world, epoch)
 		if err != nil {
 			return m, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
 		}
 		m.TestLoss, m.TestMetric = test.meanLoss(), test.metric(o.Perplexity)
 		if o.Val != nil {
-			val, err := evaluateShard(t.model, t.vs, o.Val, o, t.rank, t.world)
+			val, err := evaluateShard(t.model, t.vs, o.Val, o, t.rank, t.world, epoch)
 			if err != nil {
 				return m, fmt.Errorf("epoch %d validation: %w", epoch, err)
 			}
