@@ -297,4 +297,3 @@ func TestChannelsLastCheckpointLoadsInPyTorch(t *testing.T) {
 		t.Errorf("PyTorch outputs differ from Go's by %g (scale %g)", diff, scale)
 	}
 }
-

@@ -155,7 +155,7 @@ func (p *progress) update(done int, t Totals) {
 		p.log.WithFields(logrus.Fields{"phase": p.what, "epoch": p.epoch, "epochs": p.epochs, "step": done, "steps": p.total,
 			"loss": round(t.meanLoss()), name: round(t.metric(p.perplexity)),
 			"samples_per_s": int(float64(t.Examples) / max(elapsed.Seconds(), 1e-9)),
-			"elapsed": elapsed.Round(time.Second).String(), "eta": eta.Round(time.Second).String()}).Info("progress")
+			"elapsed":       elapsed.Round(time.Second).String(), "eta": eta.Round(time.Second).String()}).Info("progress")
 	}
 }
 
