@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/lowrank-dev/lowrank/config"
 	"github.com/lowrank-dev/lowrank/dist"
 	"github.com/lowrank-dev/lowrank/train"
 )
@@ -24,6 +25,8 @@ type trainCmd struct {
 	cfg       configFlags
 	resume    string
 	overwrite bool
+	print     bool
+	dryRun    bool
 	launch    dist.Launch
 }
 
@@ -41,6 +44,8 @@ func (c *trainCmd) command() *cobra.Command {
 	c.cfg.name = DefaultTrainConfig
 	cmd.Flags().StringVar(&c.resume, "resume", "", "continue the run in RUN_DIR from its last checkpoint (its config.json; --set still applies)")
 	f := cmd.Flags()
+	f.BoolVar(&c.print, "print-config", false, "print the resolved configuration as YAML (base configs, environment and --set applied) and exit")
+	f.BoolVar(&c.dryRun, "dry-run", false, "build the data, model and optimizer, print what would train, and exit without training or writing anything")
 	f.BoolVar(&c.overwrite, "overwrite", false, "train from scratch into a run folder that already holds a run, deleting its metrics and checkpoints")
 	f.IntVar(&c.launch.NProc, "nproc", 1, "data-parallel processes on this machine (train.batch_size is per process)")
 	f.IntVar(&c.launch.NNodes, "nnodes", 1, "machines in the run (run this command on each, with its --node-rank)")
@@ -97,6 +102,9 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 		return err
 	}
 	cfg := &x.Config
+	if c.print || c.dryRun {
+		return c.inspect(cmd, *cfg)
+	}
 	if c.resume != "" {
 		// The run is the folder named, wherever it is now: the output_dir in its config.json is
 		// where it was first written (a copied run folder would otherwise write into the
@@ -171,5 +179,33 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s on %s, test %s %s after %d epochs; %d parameters, %d FLOPs per example; run directory %s\n",
 		c.cfg.name, cfg.Model.Method, cfg.Model.Name, cfg.Data.Dataset, metric, value, last.Epoch, res.Cost.Params, res.Cost.FLOPs, res.Dir)
+	return nil
+}
+
+// inspect prints the resolved configuration (--print-config) or what a run would train
+// (--dry-run), writing nothing.
+func (c *trainCmd) inspect(cmd *cobra.Command, cfg config.Config) error {
+	w := cmd.OutOrStdout()
+	if c.print {
+		text, err := config.YAML(cfg)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(text)
+		return err
+	}
+	r, err := train.DryRun(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "model      %s %s: %d parameters, %d FLOPs per example", r.Method, r.Model, r.Params, r.FLOPs)
+	if r.LowRankParams > 0 {
+		fmt.Fprintf(w, " (%d after the switch)", r.LowRankParams)
+	}
+	fmt.Fprintf(w, "\ndata       %s: %d training, %d validation, %d test examples; %d steps per epoch of %d\n",
+		r.Dataset, r.Train, r.Val, r.Test, r.StepsPerEpoch, cfg.Train.BatchSize)
+	fmt.Fprintf(w, "training   %d epochs, %s lr %g, %s schedule, %s layout, on %s\n",
+		cfg.Train.Epochs, r.Optimizer, cfg.Optimizer.LR, cfg.Scheduler.Name, r.MemoryFormat, cfg.Train.Device)
+	fmt.Fprintf(w, "run folder %s (dry run: nothing written)\n", r.OutputDir)
 	return nil
 }

@@ -63,8 +63,8 @@ type Model struct {
 	Compat      string `mapstructure:"compat" json:"compat"`             // correct (default) | reference (also: spatial scheme, ratio rule)
 	Init        string `mapstructure:"init" json:"init"`                 // default | spectral
 	HybridStart int    `mapstructure:"hybrid_start" json:"hybrid_start"` // first factorized layer (VGG from 1; others from 0)
-	HybridBlock int    `mapstructure:"hybrid_block" json:"hybrid_block"` // ResNet (block, layer) rule
-	HybridLayer int    `mapstructure:"hybrid_layer" json:"hybrid_layer"`
+	HybridBlock int    `mapstructure:"hybrid_block" json:"hybrid_block"` // ResNet (block, layer) rule: the first factorized block
+	HybridLayer int    `mapstructure:"hybrid_layer" json:"hybrid_layer"` // ResNet: the first factorized layer within hybrid_block
 	// Width multiplies VGG's channels and hidden units (default 1; 0.25: a narrow VGG for CPUs).
 	Width float64 `mapstructure:"width" json:"width"`
 }
@@ -72,9 +72,9 @@ type Model struct {
 // LowRank configures the factorization and its regularizer.
 type LowRank struct {
 	RankRule    string  `mapstructure:"rank_rule" json:"rank_rule"`     // ratio (default) | fixed | budget
-	Ratio       float64 `mapstructure:"ratio" json:"ratio"`             // default 0.2
-	Rank        int64   `mapstructure:"rank" json:"rank"`               // with rank_rule fixed
-	Budget      float64 `mapstructure:"budget" json:"budget"`           // with rank_rule budget
+	Ratio       float64 `mapstructure:"ratio" json:"ratio"`             // rank_rule ratio: r = ⌊ratio·min(m, n)⌋, in (0, 1]; default 0.2
+	Rank        int64   `mapstructure:"rank" json:"rank"`               // rank_rule fixed: every factorized layer's rank, ≥ 1
+	Budget      float64 `mapstructure:"budget" json:"budget"`           // rank_rule budget: fraction of each layer's dense parameters kept, in (0, 1]
 	ConvScheme  string  `mapstructure:"conv_scheme" json:"conv_scheme"` // spatial (default) | channel
 	LSTMImpl    string  `mapstructure:"lstm_impl" json:"lstm_impl"`     // reconstructed (default) | factored
 	Regularizer string  `mapstructure:"regularizer" json:"regularizer"` // none | frobenius | kronecker | l2 | l2-fd | l2-kd | fd-kd
@@ -123,6 +123,12 @@ type Train struct {
 	// contiguous (NCHW), channels_last (NHWC) or auto (default: what measured faster for the
 	// model and scheme, ChannelsLast). Checkpoints are written contiguous either way.
 	MemoryFormat string `mapstructure:"memory_format" json:"memory_format"`
+	// ClipGradNorm > 0 scales the gradients before every update so that their global L2 norm
+	// is at most this, as torch.nn.utils.clip_grad_norm_; 0 (default): no clipping.
+	ClipGradNorm float64 `mapstructure:"clip_grad_norm" json:"clip_grad_norm"`
+	// EarlyStop > 0 ends the run after this many epochs without a better validation metric
+	// (it needs data.val_split); the best checkpoint stays. 0 (default): train every epoch.
+	EarlyStop int `mapstructure:"early_stop" json:"early_stop"`
 }
 
 // Optimizer configures the optimizer; the defaults are the reference's SGD settings.
@@ -260,6 +266,12 @@ func (t Train) Validate() []string {
 		p = append(p, fmt.Sprintf("train.device: %q is not cpu, cuda, cuda:N or auto", d))
 	}
 	p = append(p, oneOf("train.memory_format", t.MemoryFormat, "auto", "contiguous", "channels_last")...)
+	if t.ClipGradNorm < 0 {
+		p = append(p, fmt.Sprintf("train.clip_grad_norm: %g is negative (0 turns clipping off)", t.ClipGradNorm))
+	}
+	if t.EarlyStop < 0 {
+		p = append(p, fmt.Sprintf("train.early_stop: %d is negative (0 turns it off)", t.EarlyStop))
+	}
 	return p
 }
 
@@ -311,6 +323,9 @@ func (c Config) Validate() error {
 		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d leaves no epoch after warm-up (train.epochs %d)", c.Scheduler.WarmupEpochs, c.Train.Epochs))
 	}
 	p = append(p, oneOf("lowrank.schedule", c.LowRank.Schedule, "none", "warmup", "auto")...)
+	if c.Train.EarlyStop > 0 && c.Data.ValSplit == 0 {
+		p = append(p, fmt.Sprintf("train.early_stop: %d epochs of patience on the validation metric needs a validation set: set data.val_split (e.g. 0.1)", c.Train.EarlyStop))
+	}
 	l := c.LowRank
 	if l.Schedule != "none" && c.Model.Method != "low_rank" {
 		p = append(p, fmt.Sprintf("lowrank.schedule: %s switches to a low-rank model; set model.method low_rank", l.Schedule))

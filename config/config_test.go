@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -82,5 +83,67 @@ func TestLoadChecks(t *testing.T) {
 	}
 	if _, err := config.Load(config.Source{Name: "t.yaml", Text: []byte("model: {name: x}\n")}, nil, nil); err != nil {
 		t.Errorf("the schema alone knows no model names: %v", err)
+	}
+}
+
+// `base:` merges the named config first (a built-in name or a path relative to the file), in
+// chains; a cycle and a missing base are refused, naming them.
+func TestBaseConfigs(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("mid.yaml", "base: cifar10-vgg11-lowrank\noptimizer: {lr: 0.02}\n")
+	top := write("top.yaml", "base: mid.yaml\ntrain: {epochs: 3}\n")
+	src, err := config.Find(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(src, nil, []string{"train.batch_size=32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtin, _ := config.Find("cifar10-vgg11-lowrank")
+	want, err := config.Load(builtin, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Optimizer.LR, want.Train.Epochs, want.Train.BatchSize, want.Train.OutputDir = 0.02, 3, 32, "runs/top"
+	if c != want {
+		t.Errorf("loaded %+v\nwant   %+v", c, want)
+	}
+	a := write("a.yaml", "base: b.yaml\n")
+	write("b.yaml", "base: a.yaml\n")
+	src, _ = config.Find(a)
+	if _, err := config.Load(src, nil, nil); err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Errorf("a cycle: %v", err)
+	}
+	src, _ = config.Find(write("c.yaml", "base: no-such-config\n"))
+	if _, err := config.Load(src, nil, nil); err == nil || !strings.Contains(err.Error(), "base:") {
+		t.Errorf("a missing base: %v", err)
+	}
+}
+
+// The YAML that --print-config prints loads back to the same configuration.
+func TestYAMLRoundTrip(t *testing.T) {
+	src, _ := config.Find("cifar10-vgg11-lowrank")
+	c, err := config.Load(src, nil, []string{"optimizer.weight_decay=0.0005", "train.seed=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := config.YAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Load(config.Source{Name: "printed.yaml", Text: text}, nil, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if back != c {
+		t.Errorf("printed config loads as %+v, want %+v\n%s", back, c, text)
 	}
 }

@@ -52,8 +52,14 @@ func Load(src Source, env, sets []string, checks ...func(Config) []string) (Conf
 	for k, val := range defaults {
 		v.SetDefault(k, val)
 	}
-	if err := v.ReadConfig(bytes.NewReader(src.Text)); err != nil {
-		return Config{}, fmt.Errorf("config %s is not valid YAML: %w", src.Name, err)
+	chain, err := baseChain(src)
+	if err != nil {
+		return Config{}, err
+	}
+	for _, layer := range chain {
+		if err := v.MergeConfig(bytes.NewReader(layer.Text)); err != nil {
+			return Config{}, fmt.Errorf("config %s is not valid YAML: %w", layer.Name, err)
+		}
 	}
 	var problems []string
 	for _, e := range env {
@@ -120,6 +126,85 @@ func Load(src Source, env, sets []string, checks ...func(Config) []string) (Conf
 		c.Train.OutputDir = filepath.Join("runs", filepath.Base(strings.TrimSuffix(src.Name, filepath.Ext(src.Name))))
 	}
 	return c, nil
+}
+
+// maxBaseDepth bounds a chain of base configs.
+const maxBaseDepth = 16
+
+// baseChain resolves src's `base:` key: the config it names (a built-in name, or a path relative
+// to src's folder) is read first and src's keys override it, recursively. It returns the chain,
+// the first base first, each without its base key; a cycle or a missing base is an error naming
+// the chain.
+func baseChain(src Source) ([]Source, error) {
+	var chain []Source
+	seen := map[string]bool{}
+	var names []string
+	for cur := src; ; {
+		id := cur.Name
+		if abs, err := filepath.Abs(cur.Name); err == nil {
+			if _, statErr := os.Stat(cur.Name); statErr == nil {
+				id = abs
+			}
+		}
+		names = append(names, cur.Name)
+		if seen[id] {
+			return nil, fmt.Errorf("config %s: base configs form a cycle: %s", src.Name, strings.Join(names, " → "))
+		}
+		seen[id] = true
+		var doc map[string]any
+		if err := yaml.Unmarshal(cur.Text, &doc); err != nil {
+			return nil, fmt.Errorf("config %s is not valid YAML: %w", cur.Name, err)
+		}
+		base, hasBase := doc["base"]
+		if hasBase {
+			delete(doc, "base")
+			text, err := yaml.Marshal(doc)
+			if err != nil {
+				return nil, err
+			}
+			cur.Text = text
+		}
+		chain = append([]Source{cur}, chain...)
+		if !hasBase {
+			return chain, nil
+		}
+		name, ok := base.(string)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("config %s: base: want the name of a built-in config or a YAML file, got %v", cur.Name, base)
+		}
+		if len(chain) > maxBaseDepth {
+			return nil, fmt.Errorf("config %s: more than %d base configs: %s", src.Name, maxBaseDepth, strings.Join(names, " → "))
+		}
+		// A relative path is relative to the config that names it.
+		if _, err := os.Stat(cur.Name); err == nil && !filepath.IsAbs(name) {
+			if rel := filepath.Join(filepath.Dir(cur.Name), name); fileExists(rel) {
+				name = rel
+			}
+		}
+		next, err := Find(name)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: base: %w", cur.Name, err)
+		}
+		cur = next
+	}
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
+}
+
+// YAML is c as a configuration file that Load reads back to c (train --print-config).
+func YAML(c Config) ([]byte, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(tree)
 }
 
 // sectionNames are the top-level keys.

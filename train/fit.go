@@ -25,6 +25,8 @@ type Optimizer struct {
 	Name        string  // sgd (default), adam, adamw, rmsprop
 	Momentum    float64 // sgd, rmsprop
 	WeightDecay float64
+	// ClipGradNorm > 0 clips the gradients' global L2 norm to it before every update.
+	ClipGradNorm float64
 }
 
 // Options configure Fit. Zero values take the defaults written on the fields.
@@ -41,6 +43,8 @@ type Options struct {
 	Log         logrus.FieldLogger
 	// OnEpoch, when set, receives each epoch's metrics as soon as they exist.
 	OnEpoch func(EpochMetrics) error
+	// EarlyStop > 0 ends Fit after that many epochs without a better validation metric (Val).
+	EarlyStop int
 	// OnStep, when set, receives every training step's loss and learning rate with the global
 	// step n (batches of this process so far, counted from 1).
 	OnStep func(n int64, loss, lr float64) error

@@ -28,6 +28,7 @@ type optimizer struct {
 	kind                     string
 	lr, momentum, wd         float64
 	beta1, beta2, eps, alpha float64
+	clip                     float64 // the gradients' global L2 norm bound (0: none)
 	names                    []string
 	params                   []*ts.Tensor
 	state                    map[string]*ts.Tensor   // "<param>.<buffer>"
@@ -45,7 +46,7 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 	default:
 		return nil, fmt.Errorf("optimizer %q: want sgd, adam, adamw or rmsprop", o.Name)
 	}
-	opt := &optimizer{kind: kind, lr: lr, momentum: o.Momentum, wd: o.WeightDecay,
+	opt := &optimizer{kind: kind, lr: lr, momentum: o.Momentum, wd: o.WeightDecay, clip: o.ClipGradNorm,
 		beta1: 0.9, beta2: 0.999, eps: 1e-8, alpha: 0.99, state: map[string]*ts.Tensor{}}
 	if kind == "adam" || kind == "adamw" {
 		opt.momentum = 0
@@ -68,7 +69,8 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 func (o *optimizer) SetLR(lr float64) { o.lr = lr }
 
 // BackwardStep runs backward from loss, then between (when set: a distributed run's gradient
-// all-reduce; its error skips the update), then applies one update and zeroes the gradients.
+// all-reduce; its error skips the update), then clips the gradients' global norm (when set), then
+// applies one update and zeroes the gradients.
 func (o *optimizer) BackwardStep(loss *ts.Tensor, between func() error) error {
 	if err := loss.Backward(); err != nil {
 		return err
@@ -78,6 +80,11 @@ func (o *optimizer) BackwardStep(loss *ts.Tensor, between func() error) error {
 		backend.NoGrad(func() { err = between() })
 		if err != nil {
 			return err
+		}
+	}
+	if o.clip > 0 { // after the all-reduce: the norm is the averaged gradients', as DDP users clip
+		if err := fused.ClipGradNorm(o.params, o.clip); err != nil {
+			return fmt.Errorf("clip_grad_norm: %w", err)
 		}
 	}
 	backend.NoGrad(func() { err = o.update() })

@@ -31,6 +31,9 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 		{Optimizer{Name: "adamw", WeightDecay: 0.01}, "AdamW(ps, lr=LR, weight_decay=0.01)"},
 		{Optimizer{Name: "rmsprop"}, "RMSprop(ps, lr=LR)"},
 		{Optimizer{Name: "rmsprop", Momentum: 0.9, WeightDecay: 5e-4}, "RMSprop(ps, lr=LR, momentum=0.9, weight_decay=5e-4)"},
+		// train.clip_grad_norm: the gradients (norm about 3 here) clipped to 0.5 before each step.
+		{Optimizer{Name: "sgd", Momentum: 0.9, ClipGradNorm: 0.5}, "SGD(ps, lr=LR, momentum=0.9); CLIP = 0.5"},
+		{Optimizer{Name: "adam", ClipGradNorm: 0.5}, "Adam(ps, lr=LR); CLIP = 0.5"},
 	} {
 		t.Run(tc.torch, func(t *testing.T) {
 			defer backend.LockThread()()
@@ -65,10 +68,12 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 			script := fmt.Sprintf(`
 import torch
 p = torch.tensor(%s, requires_grad=True); c = torch.tensor(%s); b = torch.tensor(%s)
-ps = [p]; LR = %g
+ps = [p]; LR = %g; CLIP = 0
 opt = torch.optim.%s
 for _ in range(5):
-    opt.zero_grad(); loss = (c * p * p).sum() / 2 + (b * p).sum(); loss.backward(); opt.step()
+    opt.zero_grad(); loss = (c * p * p).sum() / 2 + (b * p).sum(); loss.backward()
+    if CLIP: torch.nn.utils.clip_grad_norm_(ps, CLIP)
+    opt.step()
 print(" ".join(repr(x) for x in p.tolist()))`, list(p0), list(c), list(b), lr, tc.torch)
 			out, err := exec.Command(torchref.Python, "-c", script).CombinedOutput()
 			if err != nil {

@@ -11,12 +11,15 @@ import (
 // what depends on the process (logging, progress, the validation set, the group).
 func optionsFor(e *experiment.Experiment) Options {
 	c := e.Config
-	return Options{
+	o := Options{
 		Epochs: c.Train.Epochs, BatchSize: c.Train.BatchSize, Seed: c.Train.Seed, EvalEvery: c.Train.EvalEvery,
 		Regularizer: e.Regularizer(), Perplexity: e.Metric() == "perplexity", ChannelsLast: e.ChannelsLast(),
 		Schedule:  scheduleFor(c),
 		Optimizer: optimizerFor(c.Optimizer),
+		EarlyStop: c.Train.EarlyStop,
 	}
+	o.Optimizer.ClipGradNorm = c.Train.ClipGradNorm
+	return o
 }
 
 // scheduleFor is the scheduler section's learning rate per epoch: the decay runs over the epochs

@@ -279,6 +279,7 @@ func (r *runner) warmUp(dense models.Model, dvs *nn.VarStore, st *trainerState, 
 		"until_epoch": stopAt}).Info("full-rank warm-up")
 	do := o
 	do.Epochs = stopAt
+	do.EarlyStop = 0 // patience applies to the low-rank phase
 	do.Resume = from
 	do.Checkpoint = r.saver(dense, dvs, st)
 	if tracker != nil {

@@ -238,5 +238,9 @@ func (t *trainer) record(m EpochMetrics) (done bool, err error) {
 			return false, fmt.Errorf("epoch %d checkpoint: %w", m.Epoch, err)
 		}
 	}
+	if o.EarlyStop > 0 && t.p.BestEpoch > 0 && m.Epoch-t.p.BestEpoch >= o.EarlyStop && m.Epoch < o.Epochs {
+		o.Log.WithFields(logrus.Fields{"epoch": m.Epoch, "best_epoch": t.p.BestEpoch, "patience": o.EarlyStop}).Info("early stop: no better validation metric")
+		return true, nil
+	}
 	return false, nil
 }

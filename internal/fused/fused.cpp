@@ -6,6 +6,7 @@
 // `lowrank bench --models mlp --methods original`). Parameters without a
 // gradient are skipped. Runs without recording gradients.
 #include <cmath>
+#include <vector>
 
 #include "fused.h"
 #include "guard.h"
@@ -90,6 +91,26 @@ extern "C" char *lowrank_rmsprop_step(void **params, void **square_avg, void **b
         p.addcdiv_(d, avg, -lr);
       }
       clear_grad(p);
+    }
+  });
+}
+
+// Gradient clipping as torch.nn.utils.clip_grad_norm_ (norm_type 2): the global norm
+// ‖(‖g_1‖, …, ‖g_n‖)‖ over every parameter with a gradient, and each gradient scaled by
+// min(1, max_norm / (norm + 1e-6)). The norm stays on the device (no read back to the host).
+extern "C" char *lowrank_clip_grad_norm(void **params, int n, double max_norm) {
+  return guarded([&] {
+    std::vector<at::Tensor> norms;
+    for (int i = 0; i < n; i++) {
+      const at::Tensor &g = T(params[i]).grad();
+      if (g.defined()) norms.push_back(g.norm(2));
+    }
+    if (norms.empty()) return;
+    at::Tensor total = at::stack(norms).norm(2);
+    at::Tensor coef = (max_norm / (total + 1e-6)).clamp_max(1.0);
+    for (int i = 0; i < n; i++) {
+      at::Tensor &g = T(params[i]).mutable_grad();
+      if (g.defined()) g.mul_(coef);
     }
   });
 }

@@ -73,3 +73,12 @@ func RMSprop(params, squareAvg, bufs []*ts.Tensor, lr, alpha, eps, momentum, wd 
 	runtime.KeepAlive(bufs)
 	return err
 }
+
+// ClipGradNorm scales every parameter's gradient by min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖ the
+// global L2 norm of all of them, as torch.nn.utils.clip_grad_norm_.
+func ClipGradNorm(params []*ts.Tensor, maxNorm float64) error {
+	p := handles(params)
+	err := result(C.lowrank_clip_grad_norm((*unsafe.Pointer)(unsafe.Pointer(&p[0])), C.int(len(params)), C.double(maxNorm)))
+	runtime.KeepAlive(params)
+	return err
+}

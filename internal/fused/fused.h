@@ -1,4 +1,4 @@
-// Fused optimizer steps over many parameters in one call (lowrank's extension of gotch).
+// Fused optimizer steps over many parameters in one call (lowrank's C++ over libtorch).
 // Tensors are gotch handles (torch::Tensor*). Each function returns NULL, or an error message
 // allocated with malloc that the caller frees.
 #ifndef LOWRANK_FUSED_H
@@ -12,6 +12,7 @@ char *lowrank_adam_step(void **params, void **exp_avg, void **exp_avg_sq, int n,
                         double beta2, double eps, double wd, int decoupled, long long step);
 char *lowrank_rmsprop_step(void **params, void **square_avg, void **bufs, int n, double lr, double alpha,
                            double eps, double momentum, double wd);
+char *lowrank_clip_grad_norm(void **params, int n, double max_norm);
 
 #ifdef __cplusplus
 }
