@@ -113,7 +113,10 @@ if [ ! -f go.work ] || ! grep -q third_party/gotch go.work; then
   go work edit -replace github.com/sugarme/gotch=./third_party/gotch
 fi
 echo "building (the first build compiles gotch's C++ wrappers: a few minutes)..."
-go build -o bin/lowrank ./cmd/lowrank
+# The commit goes into the binary (lowrank --version) when this is a git checkout.
+vcs=-buildvcs=false
+if git rev-parse --git-dir > /dev/null 2>&1; then vcs=-buildvcs=true; fi
+go build "$vcs" -o bin/lowrank ./cmd/lowrank
 
 blas=$(readlink -f "/usr/lib/$arch/libblas.so.3" 2>/dev/null || echo "bundled with libtorch")
 echo

@@ -56,6 +56,10 @@ func newRoot() *cobra.Command {
 			return g.apply()
 		},
 	}
+	// --version: computed when asked (it reads the libtorch build's facts).
+	cobra.AddTemplateFunc("lowrankVersion", versionString)
+	root.Version = "-"
+	root.SetVersionTemplate("{{lowrankVersion}}")
 	root.PersistentFlags().IntVar(&g.threads, "threads", 0, "libtorch intra-op threads (0: one per CPU core)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
@@ -70,7 +74,8 @@ func newRoot() *cobra.Command {
 func (g *globalFlags) apply() error {
 	switch g.logFormat {
 	case "text":
-		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+		// NO_COLOR (no-color.org): no colour codes, on a terminal too.
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: os.Getenv("NO_COLOR") != ""})
 	case "json":
 		logrus.SetFormatter(&logrus.JSONFormatter{})
 	default:

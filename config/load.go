@@ -207,6 +207,17 @@ func YAML(c Config) ([]byte, error) {
 	return yaml.Marshal(tree)
 }
 
+// Keys lists every configuration key, "section.key", sorted.
+func Keys() []string {
+	flat, _ := flatten(Default())
+	out := make([]string, 0, len(flat))
+	for k := range flat {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // sectionNames are the top-level keys.
 var sectionNames = map[string]bool{"model": true, "lowrank": true, "data": true, "train": true, "optimizer": true, "scheduler": true, "dist": true}
 

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/data"
+)
+
+// `lowrank --version` exits 0 and names the libtorch (it exited 2 before).
+func TestVersion(t *testing.T) {
+	out, err := execute(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "lowrank ") || !strings.Contains(out, "libtorch 1.") && !strings.Contains(out, "libtorch 2.") {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+}
+
+// Completion offers the built-in config names for -c, and keys, models and datasets for --set.
+func TestCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "train", "-c", ""}, "cifar10-vgg11-lowrank\n"},
+		{[]string{"__complete", "eval", "--set", "model.name="}, "model.name=resnet18\n"},
+		{[]string{"__complete", "train", "--set", "data.dataset="}, "data.dataset=shakespeare\n"},
+		{[]string{"__complete", "train", "--set", ""}, "optimizer.lr=\n"},
+	} {
+		out, err := execute(t, tc.args...)
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: %v, want %q in\n%s", tc.args, err, tc.want, out)
+		}
+	}
+}
+
+// --print-config prints YAML that loads back to the configuration; --dry-run reports the model
+// and data and writes nothing (no run folder).
+func TestPrintConfigAndDryRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	out, err := execute(t, "train", "-c", "fashionmnist-cnn-lowrank", "--set", "train.output_dir="+dir, "--set", "optimizer.lr=0.02", "--print-config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(config.Source{Name: "printed.yaml", Text: []byte(out)}, nil, nil)
+	if err != nil || c.Optimizer.LR != 0.02 || c.Model.Name != "cnn" || c.Train.OutputDir != dir {
+		t.Errorf("printed config (%v): %+v\n%s", err, c, out)
+	}
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		return // the dry run needs the dataset
+	}
+	out, err = execute(t, "train", "-c", "fashionmnist-cnn-lowrank", "--set", "train.output_dir="+dir, "--set", "data.val_split=0.1", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"low_rank cnn: 394096 parameters", "54000 training, 6000 validation, 10000 test", "nothing written"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the dry run wrote %s (%v)", dir, err)
+	}
+}
