@@ -15,9 +15,11 @@ import (
 var Command = "bin/lowrank report"
 
 // Render writes out/README.md (one table per group), and the plots: out/<group>-curves.png
-// (test metric per epoch), out/<group>-cost.png (final test metric against parameters and
-// FLOPs) and out/summary.png (each low-rank run's metric difference from its group's dense run
-// against its fraction of the dense parameters). Groups without finished runs are left out.
+// (test metric and training loss per epoch), out/<group>-cost.png (final test metric against
+// parameters and FLOPs) and out/summary.png (each low-rank run's metric difference from its
+// group's dense run against its fraction of the dense parameters, a panel per metric). Runs
+// repeated over seeds show their mean, with ±1 standard deviation as error bars. Groups
+// without finished runs are left out.
 func Render(s *Suite, recs []Record, out string) error {
 	byGroup := map[string][]Record{}
 	for _, r := range recs {
@@ -35,12 +37,13 @@ func Render(s *Suite, recs []Record, out string) error {
 		fmt.Fprintf(&b, "Machine: %s.\n", m)
 	}
 	b.WriteString("Test metric: the last epoch's (not the best epoch's); training time: the epochs' training steps, " +
-		"evaluation excluded; samples/s: the median epoch's training throughput.\n\n")
+		"evaluation excluded; samples/s: the median epoch's training throughput. A run repeated over seeds shows the " +
+		"mean ± the standard deviation over them (time and samples/s: the mean); the plots' error bars are ±1 standard deviation.\n\n")
 	if len(recs) > 0 {
 		if err := summaryPlot(s, byGroup, filepath.Join(out, "summary.png")); err != nil {
 			return err
 		}
-		b.WriteString("![each low-rank run's test metric minus its dense run's, against its share of the dense parameters](summary.png)\n\n")
+		b.WriteString("![each low-rank run's test metric minus its dense run's, against its share of the dense parameters, a panel per metric](summary.png)\n\n")
 	}
 	for _, g := range s.Groups {
 		rs := byGroup[g.Name]
@@ -56,16 +59,63 @@ func Render(s *Suite, recs []Record, out string) error {
 		if err := costPlot(g, rs, filepath.Join(out, cost)); err != nil {
 			return err
 		}
-		fmt.Fprintf(&b, "\n![test %s per epoch](%s)\n![test %s against parameters and FLOPs](%s)\n\n", rs[0].Metric, curves, rs[0].Metric, cost)
+		fmt.Fprintf(&b, "\n![test %s and training loss per epoch](%s)\n![test %s against parameters and FLOPs](%s)\n\n", rs[0].Metric, curves, rs[0].Metric, cost)
 	}
 	return checkpoint.WriteFileAtomic(filepath.Join(out, "README.md"), []byte(b.String()))
 }
 
+// row is one run of a group: its records, one per seed (one without seeds).
+type row struct {
+	Name string
+	Recs []Record
+}
+
+// rowsOf groups a group's records by run, in suite order.
+func rowsOf(rs []Record) []row {
+	var out []row
+	at := map[string]int{}
+	for _, r := range rs {
+		i, ok := at[r.Name]
+		if !ok {
+			i = len(out)
+			at[r.Name] = i
+			out = append(out, row{Name: r.Name})
+		}
+		out[i].Recs = append(out[i].Recs, r)
+	}
+	return out
+}
+
+// first is the row's first record, for what its seeds share (model, method, parameters).
+func (w row) first() Record { return w.Recs[0] }
+
+// stat is the mean and standard deviation over the row's seeds of f.
+func (w row) stat(f func(Record) float64) (mean, sd float64) {
+	xs := make([]float64, len(w.Recs))
+	for i, r := range w.Recs {
+		xs[i] = f(r)
+	}
+	return stats.MeanSD(xs)
+}
+
+// final is the mean and standard deviation of the last epoch's test metric, as printed.
+func (w row) final() (mean, sd float64) {
+	return w.stat(func(r Record) float64 { return r.Value(r.Final()) })
+}
+
+// cell prints a mean, with ± the standard deviation over several seeds.
+func (w row) cell(mean, sd float64, digits int) string {
+	if len(w.Recs) < 2 {
+		return fmt.Sprintf("%.*f", digits, mean)
+	}
+	return fmt.Sprintf("%.*f ± %.*f", digits, mean, digits, sd)
+}
+
 // baseline is the group's first dense run (method original), or nil.
-func baseline(rs []Record) *Record {
-	for i := range rs {
-		if rs[i].Method == "original" {
-			return &rs[i]
+func baseline(rows []row) *row {
+	for i := range rows {
+		if rows[i].first().Method == "original" {
+			return &rows[i]
 		}
 	}
 	return nil
@@ -90,30 +140,55 @@ func (r Record) Best() float64 {
 	return best
 }
 
+// medianRate is the median epoch's training throughput.
+func (r Record) medianRate() float64 {
+	var sps []float64
+	for _, e := range r.History {
+		sps = append(sps, e.SamplesPerSec)
+	}
+	return stats.Median(sps)
+}
+
+// writeTable writes a group's table: a row per run, each value the mean ± standard deviation
+// over its seeds when it has several.
 func writeTable(b *strings.Builder, rs []Record) {
+	rows := rowsOf(rs)
 	unit := map[string]string{"accuracy": "test accuracy (%)", "perplexity": "test perplexity"}[rs[0].Metric]
-	base := baseline(rs)
-	fmt.Fprintf(b, "| run | config | parameters | FLOPs / example | %s | Δ vs dense | best epoch's | training time | samples/s | notes |\n", unit)
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range rs {
-		delta := "–"
+	base := baseline(rows)
+	fmt.Fprintf(b, "| run | config | seeds | parameters | FLOPs / example | %s | Δ vs dense | best epoch's | training time | samples/s | notes |\n", unit)
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, w := range rows {
+		r := w.first()
+		mean, sd := w.final()
+		delta, share := "–", ""
 		if base != nil && r.Method != "original" {
-			delta = fmt.Sprintf("%+.2f", r.Value(r.Final())-base.Value(base.Final()))
-		}
-		var sps []float64
-		for _, e := range r.History {
-			sps = append(sps, e.SamplesPerSec)
-		}
-		share := ""
-		if base != nil && r.Method != "original" {
-			share = fmt.Sprintf(" (%.2f×)", float64(r.Params)/float64(base.Params))
+			bm, _ := base.final()
+			delta = fmt.Sprintf("%+.2f", mean-bm)
+			share = fmt.Sprintf(" (%.2f×)", float64(r.Params)/float64(base.first().Params))
 		}
 		config := "`" + r.Config + "`"
-		if len(r.Set) > 0 {
-			config += " " + strings.Join(r.Set, " ")
+		var set []string
+		for _, kv := range r.Set {
+			if len(w.Recs) < 2 || !strings.HasPrefix(kv, "train.seed=") {
+				set = append(set, kv)
+			}
 		}
-		fmt.Fprintf(b, "| %s | %s | %s%s | %s | %.2f | %s | %.2f | %s | %.0f | %s |\n", r.Name, config, thousands(r.Params), share,
-			thousands(r.FLOPs), r.Value(r.Final()), delta, r.Value(r.Best()), seconds(r.TrainSeconds()), stats.Median(sps), notes(r))
+		if len(set) > 0 {
+			config += " " + strings.Join(set, " ")
+		}
+		seeds := "–"
+		if len(w.Recs) > 1 || r.Seed != 0 {
+			var ss []string
+			for _, x := range w.Recs {
+				ss = append(ss, fmt.Sprint(x.Seed))
+			}
+			seeds = strings.Join(ss, ", ")
+		}
+		bestM, bestSD := w.stat(func(r Record) float64 { return r.Value(r.Best()) })
+		secs, _ := w.stat(Record.TrainSeconds)
+		rate, _ := w.stat(Record.medianRate)
+		fmt.Fprintf(b, "| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %.0f | %s |\n", w.Name, config, seeds, thousands(r.Params), share,
+			thousands(r.FLOPs), w.cell(mean, sd, 2), delta, w.cell(bestM, bestSD, 2), seconds(secs), rate, notes(r))
 	}
 }
 

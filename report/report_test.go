@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -85,10 +86,13 @@ func TestSuiteErrorsNameTheProblem(t *testing.T) {
 	}
 }
 
-// writeRecord stores a finished run's record where Collect finds it.
+// writeRecord stores a finished run's record where Collect finds it (in seed-<S> with a seed).
 func writeRecord(t *testing.T, out string, g report.Group, r report.Spec, rec report.Record) {
 	t.Helper()
 	dir := report.RunDir(out, g, r)
+	if rec.Seed != 0 {
+		dir = filepath.Join(dir, fmt.Sprintf("seed-%d", rec.Seed))
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +136,9 @@ func TestRenderTableAndPlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| dense | `c-original` | 1,000,000 | 2,000,000 | 80.00 | – | 90.00 | 30 s | 2000 |",
-		"| low-rank | `c-lowrank` | 250,000 (0.25×) | 500,000 | 75.00 | -5.00 | 75.00 | 30 s | 2000 | auto: full-rank for 2 epochs; ranks conv2 dense, fc1 24 |",
-		"Machine: m.", "![test accuracy per epoch](g-curves.png)",
+		"| dense | `c-original` | – | 1,000,000 | 2,000,000 | 80.00 | – | 90.00 | 30 s | 2000 |",
+		"| low-rank | `c-lowrank` | – | 250,000 (0.25×) | 500,000 | 75.00 | -5.00 | 75.00 | 30 s | 2000 | auto: full-rank for 2 epochs; ranks conv2 dense, fc1 24 |",
+		"Machine: m.", "![test accuracy and training loss per epoch](g-curves.png)",
 	} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("README.md lacks %q:\n%s", want, md)
@@ -151,6 +155,43 @@ func TestRenderTableAndPlots(t *testing.T) {
 		}
 		if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 200 {
 			t.Errorf("%s: %v", f, b)
+		}
+	}
+}
+
+// A run repeated over seeds is one row: the mean ± sample standard deviation of its final and
+// best metrics over the seeds found (a missing seed is left out), the seeds listed, the Δ from
+// the dense run's mean; its seed folders are runs/<group>/<run>/seed-<S>.
+func TestRenderSeeds(t *testing.T) {
+	out := t.TempDir()
+	g := report.Group{Name: "g", Title: "G", Seeds: []uint64{1, 2, 3}}
+	g.Runs = []report.Spec{{Name: "dense", Seeds: g.Seeds}, {Name: "low-rank", Seeds: g.Seeds}}
+	s := &report.Suite{Title: "T", Groups: []report.Group{g}}
+	for i, m := range []float64{0.80, 0.82, 0.84} {
+		writeRecord(t, out, g, g.Runs[0], report.Record{Config: "c-original", Method: "original", Metric: "accuracy", Seed: uint64(i + 1),
+			Set: []string{"train.seed=9"}, Params: 100, FLOPs: 200, History: history(0.5, m), Machine: "m"})
+	}
+	for i, m := range []float64{0.70, 0.74} { // seed 3 never finished
+		writeRecord(t, out, g, g.Runs[1], report.Record{Config: "c-lowrank", Method: "low_rank", Metric: "accuracy", Seed: uint64(i + 1),
+			Params: 25, FLOPs: 50, History: history(0.6, m), Machine: "m"})
+	}
+	recs, err := report.Collect(s, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || recs[4].Seed != 2 {
+		t.Fatalf("collected %d records", len(recs))
+	}
+	if err := report.Render(s, recs, out); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "README.md"))
+	for _, want := range []string{
+		"| dense | `c-original` | 1, 2, 3 | 100 | 200 | 82.00 ± 2.00 | – | 82.00 ± 2.00 | 20 s | 1500 |",
+		"| low-rank | `c-lowrank` | 1, 2 | 25 (0.25×) | 50 | 72.00 ± 2.83 | -10.00 | 72.00 ± 2.83 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("README.md lacks %q:\n%s", want, md)
 		}
 	}
 }
@@ -221,5 +262,42 @@ groups:
 	after, _ := os.ReadFile(filepath.Join(recs[0].Dir, report.RecordFile))
 	if len(again) != 2 || !bytes.Equal(before, after) {
 		t.Errorf("the second call retrained a finished run")
+	}
+}
+
+// seeds: in a suite repeat each run once per seed, in its own folder and with its own
+// train.seed; a group's seeds override the suite's, a run's the group's.
+func TestRunSeeds(t *testing.T) {
+	if _, err := os.Stat(data.DefaultFashionMNISTDir); err != nil {
+		t.Skip("Fashion-MNIST is not installed (./install-libtorch.sh installs it)")
+	}
+	s, out, recs := runSuite(t, `title: seeds
+seeds: [7]
+groups:
+  - name: mlp
+    title: MLP
+    seeds: [1, 2]
+    runs:
+      - {name: low-rank, config: fashionmnist-mlp-lowrank, set: [data.limit=256, data.test_limit=128, train.epochs=1, train.threads=1]}
+      - {name: once, config: fashionmnist-mlp-lowrank, seeds: [5], set: [data.limit=256, data.test_limit=128, train.epochs=1, train.threads=1]}
+`)
+	if len(recs) != 3 || recs[0].Seed != 1 || recs[1].Seed != 2 || recs[2].Seed != 5 {
+		t.Fatalf("records %v", recs)
+	}
+	for _, r := range recs {
+		raw, err := os.ReadFile(filepath.Join(r.Dir, "config.json"))
+		if err != nil || !strings.Contains(string(raw), fmt.Sprintf(`"seed": %d`, r.Seed)) || !strings.HasSuffix(r.Dir, fmt.Sprintf("seed-%d", r.Seed)) {
+			t.Errorf("seed %d in %s: %v", r.Seed, r.Dir, err)
+		}
+	}
+	if recs[0].Final() == recs[1].Final() && recs[0].History[0].TrainLoss == recs[1].History[0].TrainLoss {
+		t.Error("two seeds trained the same run")
+	}
+	if err := report.Render(s, recs, out); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "README.md"))
+	if !strings.Contains(string(md), "| low-rank | `fashionmnist-mlp-lowrank` data.limit=256") || !strings.Contains(string(md), " | 1, 2 | ") || !strings.Contains(string(md), " ± ") {
+		t.Errorf("README.md:\n%s", md)
 	}
 }

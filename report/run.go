@@ -48,6 +48,8 @@ type Record struct {
 	Machine       string           `json:"machine"`
 	Finished      time.Time        `json:"finished"`
 	Processes     int              `json:"processes,omitempty"` // data-parallel processes (absent: 1)
+	// Seed is the run's train.seed when the suite repeats it over seeds (absent: one run).
+	Seed uint64 `json:"seed,omitempty"`
 }
 
 // Final is the last epoch's test metric.
@@ -76,9 +78,26 @@ type Options struct {
 // RecordFile is the name of a finished run's record in its folder.
 const RecordFile = "report.json"
 
-// RunDir is where a run of the suite writes.
+// RunDir is where a run of the suite writes: runs/<group>/<run>, and runs/<group>/<run>/seed-<S>
+// for each seed of a run repeated over seeds.
 func RunDir(out string, g Group, r Spec) string {
 	return filepath.Join(out, "runs", g.Name, Slug(r.Name))
+}
+
+// seedDir is the folder of the run with seed (0 and no seeds: RunDir).
+func seedDir(out string, g Group, r Spec, seed uint64) string {
+	if len(r.Seeds) == 0 {
+		return RunDir(out, g, r)
+	}
+	return filepath.Join(RunDir(out, g, r), fmt.Sprintf("seed-%d", seed))
+}
+
+// seedsOf are the runs of r: one per seed, or one with the config's seed (0).
+func seedsOf(r Spec) []uint64 {
+	if len(r.Seeds) == 0 {
+		return []uint64{0}
+	}
+	return r.Seeds
 }
 
 // Run trains every run of the selected groups that has not finished (resuming one that was
@@ -105,22 +124,31 @@ func Run(ctx context.Context, s *Suite, o Options) ([]Record, error) {
 			continue
 		}
 		for _, r := range g.Runs {
-			if err := runOne(ctx, g, r, o); err != nil {
-				return nil, fmt.Errorf("%s / %s: %w", g.Name, r.Name, err)
+			for _, seed := range seedsOf(r) {
+				if err := runOne(ctx, g, r, seed, o); err != nil {
+					if seed != 0 {
+						return nil, fmt.Errorf("%s / %s (seed %d): %w", g.Name, r.Name, seed, err)
+					}
+					return nil, fmt.Errorf("%s / %s: %w", g.Name, r.Name, err)
+				}
 			}
 		}
 	}
 	return Collect(s, o.Out)
 }
 
-func runOne(ctx context.Context, g Group, r Spec, o Options) error {
-	dir := RunDir(o.Out, g, r)
+func runOne(ctx context.Context, g Group, r Spec, seed uint64, o Options) error {
+	dir := seedDir(o.Out, g, r, seed)
 	recPath := filepath.Join(dir, RecordFile)
 	if _, err := os.Stat(recPath); err == nil && !o.Rerun {
 		o.Log.WithFields(logrus.Fields{"group": g.Name, "run": r.Name, "dir": dir}).Info("finished before; skipped (--rerun trains it again)")
 		return nil
 	}
-	cfg, err := r.Load(dir, o.Sets)
+	sets := o.Sets
+	if seed != 0 {
+		sets = append(append([]string(nil), sets...), fmt.Sprintf("train.seed=%d", seed))
+	}
+	cfg, err := r.Load(dir, sets)
 	if err != nil {
 		return err
 	}
@@ -158,7 +186,7 @@ func runOne(ctx context.Context, g Group, r Spec, o Options) error {
 		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
 		Regularizer: cfg.LowRank.Regularizer, Metric: metricOf(cfg), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
 		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
-		Machine: Machine(cfg.Train.Threads, r.Processes), Finished: time.Now().UTC(), Processes: max(1, r.Processes)}
+		Machine: Machine(cfg.Train.Threads, r.Processes), Finished: time.Now().UTC(), Processes: max(1, r.Processes), Seed: seed}
 	if !resume {
 		rec.WallSeconds = time.Since(start).Seconds()
 	}
@@ -203,21 +231,24 @@ func Collect(s *Suite, out string) ([]Record, error) {
 	var recs []Record
 	for _, g := range s.Groups {
 		for _, r := range g.Runs {
-			raw, err := os.ReadFile(filepath.Join(RunDir(out, g, r), RecordFile))
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			} else if err != nil {
-				return nil, err
+			for _, seed := range seedsOf(r) {
+				path := filepath.Join(seedDir(out, g, r, seed), RecordFile)
+				raw, err := os.ReadFile(path)
+				if errors.Is(err, os.ErrNotExist) {
+					continue
+				} else if err != nil {
+					return nil, err
+				}
+				var rec Record
+				if err := json.Unmarshal(raw, &rec); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				if len(rec.History) == 0 {
+					return nil, fmt.Errorf("%s: no epochs recorded", path)
+				}
+				rec.Group, rec.Name, rec.Seed = g.Name, r.Name, seed
+				recs = append(recs, rec)
 			}
-			var rec Record
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return nil, fmt.Errorf("%s: %w", filepath.Join(RunDir(out, g, r), RecordFile), err)
-			}
-			if len(rec.History) == 0 {
-				return nil, fmt.Errorf("%s: no epochs recorded", filepath.Join(RunDir(out, g, r), RecordFile))
-			}
-			rec.Group, rec.Name = g.Name, r.Name
-			recs = append(recs, rec)
 		}
 	}
 	return recs, nil

@@ -19,16 +19,18 @@ import (
 
 // Suite is a list of groups of runs; the runs of a group are compared in one table and plot.
 type Suite struct {
-	Name   string  `yaml:"-"`
-	Title  string  `yaml:"title"`
-	Groups []Group `yaml:"groups"`
+	Name   string   `yaml:"-"`
+	Title  string   `yaml:"title"`
+	Seeds  []uint64 `yaml:"seeds"` // train.seed of every run, each seed a run (groups and runs may say otherwise)
+	Groups []Group  `yaml:"groups"`
 }
 
 // Group is a set of runs on the same task.
 type Group struct {
-	Name  string `yaml:"name"`  // folder and file name: letters, digits, '-', '_'
-	Title string `yaml:"title"` // the table's heading
-	Runs  []Spec `yaml:"runs"`
+	Name  string   `yaml:"name"`  // folder and file name: letters, digits, '-', '_'
+	Title string   `yaml:"title"` // the table's heading
+	Seeds []uint64 `yaml:"seeds"` // the group's runs' seeds (default: the suite's)
+	Runs  []Spec   `yaml:"runs"`
 }
 
 // Spec is one run: a config (a file or a built-in name) with --set overrides.
@@ -39,6 +41,10 @@ type Spec struct {
 	// Processes > 1 trains the run data-parallel in that many processes of lowrank train
 	// (train.batch_size is then per process).
 	Processes int `yaml:"processes"`
+	// Seeds repeats the run once per train.seed (default: the group's); the table shows the
+	// mean ± standard deviation over them and the plots error bars. None: one run with the
+	// config's seed.
+	Seeds []uint64 `yaml:"seeds"`
 }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -75,6 +81,17 @@ func LoadSuite(name string) (*Suite, error) {
 		return nil, fmt.Errorf("suite %s: %w", name, err)
 	}
 	s.Name = name
+	for gi := range s.Groups {
+		g := &s.Groups[gi]
+		if g.Seeds == nil {
+			g.Seeds = s.Seeds
+		}
+		for ri := range g.Runs {
+			if g.Runs[ri].Seeds == nil {
+				g.Runs[ri].Seeds = g.Seeds
+			}
+		}
+	}
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
@@ -107,6 +124,13 @@ func (s *Suite) validate() error {
 				problems = append(problems, rw+": needs a name distinct from the group's other runs")
 			}
 			runs[Slug(r.Name)] = true
+			seen := map[uint64]bool{}
+			for _, sd := range r.Seeds {
+				if seen[sd] {
+					problems = append(problems, fmt.Sprintf("%s: seed %d listed twice", rw, sd))
+				}
+				seen[sd] = true
+			}
 			if _, err := r.Load("", nil); err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", rw, err))
 			}

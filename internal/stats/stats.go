@@ -27,3 +27,22 @@ func Median(xs []float64) float64 {
 	_, m, _ := Summary(xs)
 	return m
 }
+
+// MeanSD returns the mean of xs and their sample standard deviation (n − 1 in the denominator;
+// 0 for fewer than two values).
+func MeanSD(xs []float64) (mean, sd float64) {
+	if len(xs) == 0 {
+		return math.NaN(), 0
+	}
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	if len(xs) < 2 {
+		return mean, 0
+	}
+	for _, x := range xs {
+		sd += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(sd / float64(len(xs)-1))
+}
