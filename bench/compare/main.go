@@ -1,7 +1,7 @@
 // Command compare times lowrank's training steps side by side with PyTorch's on the same machine
 // and threads, and writes the table the README shows.
 //
-//	go run ./bench/compare [-rounds 5] [-reference PATH] [-readme README.md]
+//	go run ./bench/compare [-rounds 5] [-reference PATH] [-readme docs/performance.md,docs/distributed.md]
 //
 // For every model and method it alternates `bin/lowrank bench --json` (at its defaults, those of
 // the built-in cifar10 low-rank configs) and bench/torch_bench.py (Debian's python3-torch, the
@@ -18,9 +18,10 @@
 // figures behind train.memory_format: auto), and -sections alloc the linked allocator against
 // glibc's malloc and jemalloc. With -sections ddp it times data-parallel steps on this machine: `lowrank bench --nproc
 // 2` against bench/torch_ddp.py (PyTorch DDP over Gloo), alternating, for VGG11 and ResNet18 full
-// and low-rank, with the gradient bytes all-reduced per step. With -readme it replaces the
-// README's text between "<!-- bench:begin -->" and "<!-- bench:end -->" with the tables (and
-// the layout, alloc and ddp sections' between their own "<!-- NAME:begin -->" markers).
+// and low-rank, with the gradient bytes all-reduced per step. With -readme it replaces the text
+// between "<!-- bench:begin -->" and "<!-- bench:end -->" with the tables (and the layout, alloc
+// and ddp sections' between their own "<!-- NAME:begin -->" markers), in whichever of the
+// listed files holds them.
 package main
 
 import (
@@ -95,7 +96,7 @@ func main() {
 	flag.IntVar(&o.threads, "threads", runtime.NumCPU(), "intra-op threads on both sides")
 	flag.StringVar(&models, "models", "mlp,cnn,vgg11,vgg16,resnet18,lstm,transformer", "models")
 	flag.StringVar(&batches, "batch", "128,transformer=32", "batch size, and per-model overrides")
-	flag.StringVar(&readme, "readme", "", "rewrite this file's bench section with the tables")
+	flag.StringVar(&readme, "readme", "", "rewrite the sections' tables between their markers in these files (comma-separated; docs/performance.md,docs/distributed.md)")
 	sections := flag.String("sections", "steps,lowrank,lstm,memory", "what to measure: steps (Go vs PyTorch, and the reference with -reference), lowrank (low-rank/full vs FLOPs; needs steps), lstm, memory, layout (contiguous vs channels_last per model and scheme), alloc (the linked allocator vs glibc and jemalloc), ddp (data-parallel Go vs PyTorch DDP)")
 	ddpModels := flag.String("ddp-models", "vgg11,resnet18", "models of the ddp section")
 	flag.IntVar(&o.ddpBatch, "ddp-batch", 64, "batch per process in the ddp section")
@@ -171,7 +172,7 @@ func main() {
 		text            *bytes.Buffer
 	}{{"steps", "bench", &md}, {"layout", "layout", &layoutMD}, {"alloc", "alloc", &allocMD}, {"ddp", "ddp", &ddpMD}} {
 		if o.sections[sec.section] {
-			if err := splice(readme, sec.marker, sec.text.String()); err != nil {
+			if err := spliceAny(strings.Split(readme, ","), sec.marker, sec.text.String()); err != nil {
 				fail(err)
 			}
 		}
@@ -324,10 +325,10 @@ func run(o options, md *bytes.Buffer, quick bool) error {
 			fmt.Fprintf(os.Stderr, "round %d %s %s: Go %.1f ms, PyTorch %.1f ms%s\n", round+1, p.model, p.method, g.StepMedianMs, t.StepMedianMs, ref)
 		}
 	}
-	cmdline := "go run ./bench/compare -readme README.md"
+	cmdline := "go run ./bench/compare -readme docs/performance.md,docs/distributed.md"
 	refNote := ""
 	if o.reference != "" {
-		cmdline = "go run ./bench/compare -reference PATH -readme README.md"
+		cmdline = "go run ./bench/compare -reference PATH -readme docs/performance.md,docs/distributed.md"
 		refNote = " The reference column times the reference implementation's own classes (LowRankVGG11, LowRankResNet18, ... from a checkout " +
 			"of Sherrylife/Low-rank_Model_Training at PATH, run by bench/reference_bench.py, ratio 0.2, its spatial scheme, contiguous layout, glibc's malloc: as its users run it) " +
 			"on the same batch, threads and step, in the same rounds."
@@ -461,7 +462,7 @@ func layouts(o options, md *bytes.Buffer) error {
 			}
 		}
 	}
-	fmt.Fprintf(md, "Memory format (`go run ./bench/compare -sections layout -readme README.md`, Go, %d rounds alternating the layouts, medians of each round's %d steps after %d, batch 128, the rank rule of `lowrank bench`'s defaults, the linked allocator):\n\n", o.rounds, o.steps, o.warmup)
+	fmt.Fprintf(md, "Memory format (`go run ./bench/compare -sections layout -readme docs/performance.md,docs/distributed.md`, Go, %d rounds alternating the layouts, medians of each round's %d steps after %d, batch 128, the rank rule of `lowrank bench`'s defaults, the linked allocator):\n\n", o.rounds, o.steps, o.warmup)
 	md.WriteString("| model | method | scheme | contiguous ms | channels_last ms | channels_last / contiguous |\n|---|---|---|---:|---:|---:|\n")
 	for _, c := range cells {
 		a, b := stats.Median(c.ms["contiguous"]), stats.Median(c.ms["channels_last"])
@@ -512,7 +513,7 @@ func allocators(o options, md *bytes.Buffer) error {
 			}
 		}
 	}
-	fmt.Fprintf(md, "Allocator (`go run ./bench/compare -sections alloc -readme README.md`, Go, %d rounds alternating, medians, step time relative to glibc's malloc):\n\n", o.rounds)
+	fmt.Fprintf(md, "Allocator (`go run ./bench/compare -sections alloc -readme docs/performance.md,docs/distributed.md`, Go, %d rounds alternating, medians, step time relative to glibc's malloc):\n\n", o.rounds)
 	md.WriteString("| model | method |")
 	sep := "|---|---|"
 	for _, k := range kinds {
@@ -642,7 +643,7 @@ func ddp(o options, md *bytes.Buffer) error {
 				g.StepMedianMs, g.AllReduceMedianMs, ns[0].StepMedianMs, t.StepMedianMs)
 		}
 	}
-	fmt.Fprintf(md, "Measured by `go run ./bench/compare -sections ddp -readme README.md` on %s (%d cores): %d processes on loopback, "+
+	fmt.Fprintf(md, "Measured by `go run ./bench/compare -sections ddp -readme docs/performance.md,docs/distributed.md` on %s (%d cores): %d processes on loopback, "+
 		"%d intra-op thread(s) each, batch %d per process, SGD; Gloo on both sides (PyTorch %s DDP, 25 MB buckets); %d rounds, "+
 		"each side %d timed steps after %d, alternating (Go with its default all-reduce timing, %s here, then with the other one, then PyTorch). Rank 0's figures; the all-reduce wait is the time after backward until the gradients are "+
 		"averaged (the communication backward did not hide, and waiting for the other rank).\n\n",
@@ -657,6 +658,20 @@ func ddp(o options, md *bytes.Buffer) error {
 			float64(o.nproc*o.ddpBatch)/g*1e3)
 	}
 	return nil
+}
+
+// spliceAny splices table into the first of paths that has name's markers.
+func spliceAny(paths []string, name, table string) error {
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(raw), "<!-- "+name+":begin -->") {
+			return splice(p, name, table)
+		}
+	}
+	return fmt.Errorf("none of %s has a <!-- %s:begin --> … <!-- %s:end --> section", strings.Join(paths, ", "), name, name)
 }
 
 // splice replaces the text between path's markers named name.
