@@ -56,7 +56,7 @@ peak memory is its own.`,
 	f.IntVar(&c.spec.Steps, "steps", 10, "timed steps (and inference passes)")
 	f.IntVar(&c.spec.Warmup, "warmup", 3, "untimed steps before timing")
 	f.StringVar(&c.spec.Device, "device", "cpu", "cpu, cuda, cuda:N or auto")
-	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw or rmsprop")
+	f.StringVar(&c.spec.Optimizer, "optimizer", "sgd", "sgd, adam, adamw, rmsprop or galore-adamw")
 	c.defaults = benchDefaults()
 	d := c.defaults
 	f.StringVar(&c.spec.ConvScheme, "conv-scheme", d.LowRank.ConvScheme, "factorized convolutions: spatial or channel; default from the built-in cifar10-vgg11-lowrank config")
@@ -170,10 +170,10 @@ func (c *benchCmd) run(cmd *cobra.Command) error {
 			c.nproc, c.spec.Batch, results[0].Threads, c.spec.Device, c.spec.Optimizer)
 		return nil
 	}
-	fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tsamples/s\tGFLOP/step\tGFLOP/s\tinfer ms\tinfer@1 ms\tpeak RSS MB\t")
+	fmt.Fprintln(w, "model\tmethod\tparams\tstep ms (min–max)\tsamples/s\tGFLOP/step\tGFLOP/s\tinfer ms\tinfer@1 ms\tpeak RSS MB\toptimizer state MB\t")
 	for _, r := range results {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t\n", r.Model, r.Method, r.Params,
-			r.StepMedianMs, r.StepMinMs, r.StepMaxMs, r.SamplesPerSec, r.FLOPsPerStep/1e9, r.GFLOPS, r.InferMs, r.Infer1Ms, r.PeakRSSMB)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.1f (%.1f–%.1f)\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t%.0f\t%.2f\t\n", r.Model, r.Method, r.Params,
+			r.StepMedianMs, r.StepMinMs, r.StepMaxMs, r.SamplesPerSec, r.FLOPsPerStep/1e9, r.GFLOPS, r.InferMs, r.Infer1Ms, r.PeakRSSMB, r.OptimizerStateMB)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -41,6 +41,9 @@ type modelSummary struct {
 	Method string             `json:"method"`
 	Params int64              `json:"params"`
 	FLOPs  int64              `json:"flops"`
+	// OptimizerStateBytes is the configured optimizer's state for the model, measured from the
+	// buffers it makes.
+	OptimizerStateBytes int64 `json:"optimizer_state_bytes"`
 	Layers []models.LayerInfo `json:"layers"`
 	model  models.Model
 }
@@ -73,7 +76,11 @@ func (s *summary) run(cmd *cobra.Command) error {
 			return fmt.Errorf("%s model: %w", method, err)
 		}
 		cost := m.Cost()
-		out = append(out, modelSummary{Method: method, Params: cost.Params, FLOPs: cost.FLOPs, Layers: m.Layers(), model: m})
+		state, err := train.OptimizerStateBytes(c.Optimizer, vs)
+		if err != nil {
+			return err
+		}
+		out = append(out, modelSummary{Method: method, Params: cost.Params, FLOPs: cost.FLOPs, OptimizerStateBytes: state, Layers: m.Layers(), model: m})
 		vs.Destroy()
 	}
 	w := cmd.OutOrStdout()
@@ -106,5 +113,7 @@ func (s *summary) run(cmd *cobra.Command) error {
 	fmt.Fprintf(w, "\nlow-rank/full: %.3f of the parameters (%.2fM / %.2fM), %.3f of the FLOPs (%.2fM / %.2fM)\n",
 		float64(out[1].Params)/float64(out[0].Params), float64(out[1].Params)/1e6, float64(out[0].Params)/1e6,
 		float64(out[1].FLOPs)/float64(out[0].FLOPs), float64(out[1].FLOPs)/1e6, float64(out[0].FLOPs)/1e6)
+	fmt.Fprintf(w, "optimizer state (%s): %.2f MB low-rank, %.2f MB full\n", c.Optimizer.Name,
+		float64(out[1].OptimizerStateBytes)/1e6, float64(out[0].OptimizerStateBytes)/1e6)
 	return nil
 }

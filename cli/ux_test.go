@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,39 @@ func TestPrintConfigAndDryRun(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the dry run wrote %s (%v)", dir, err)
+	}
+}
+
+// summary reports the optimizer's state for both models, measured from the buffers it makes:
+// Adam keeps two moments per parameter (8 bytes in float32), SGD with momentum one.
+func TestSummaryOptimizerState(t *testing.T) {
+	for _, tc := range []struct {
+		opt   string
+		bytes int64 // per parameter
+	}{{"adam", 8}, {"sgd", 4}} {
+		out, err := execute(t, "summary", "-c", "fashionmnist-cnn-lowrank", "--set", "optimizer.name="+tc.opt, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Full, LowRank struct {
+				Params              int64 `json:"params"`
+				OptimizerStateBytes int64 `json:"optimizer_state_bytes"`
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &struct {
+			Full    any `json:"full"`
+			LowRank any `json:"low_rank"`
+		}{&s.Full, &s.LowRank}); err != nil {
+			t.Fatal(err)
+		}
+		if s.Full.OptimizerStateBytes != 0 && s.LowRank.OptimizerStateBytes == 0 {
+			t.Fatalf("%s", out)
+		}
+		for _, m := range []struct{ params, bytes int64 }{{s.Full.Params, s.Full.OptimizerStateBytes}, {s.LowRank.Params, s.LowRank.OptimizerStateBytes}} {
+			if m.params == 0 || m.bytes != tc.bytes*m.params {
+				t.Errorf("%s: %d bytes of state for %d parameters, want %d per parameter", tc.opt, m.bytes, m.params, tc.bytes)
+			}
+		}
 	}
 }

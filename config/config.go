@@ -133,10 +133,17 @@ type Train struct {
 
 // Optimizer configures the optimizer; the defaults are the reference's SGD settings.
 type Optimizer struct {
-	Name        string  `mapstructure:"name" json:"name"`                 // sgd (default) | adam | adamw | rmsprop
+	Name        string  `mapstructure:"name" json:"name"`                 // sgd (default) | adam | adamw | rmsprop | galore-adamw
 	LR          float64 `mapstructure:"lr" json:"lr"`                     // default 0.01
 	Momentum    float64 `mapstructure:"momentum" json:"momentum"`         // SGD and RMSprop; default 0.9
 	WeightDecay float64 `mapstructure:"weight_decay" json:"weight_decay"` // default 5e-4
+	// GaLore (galore-adamw): each weight matrix whose smaller side exceeds galore_rank (a
+	// convolution's kernel as out × in·k·k) steps in its gradient's top-galore_rank subspace,
+	// refreshed by SVD every galore_every steps, its update scaled by galore_scale; Adam's
+	// moments live in that subspace. Other parameters take GaLore's AdamW unprojected.
+	GaloreRank  int     `mapstructure:"galore_rank" json:"galore_rank"`   // default 128
+	GaloreEvery int     `mapstructure:"galore_every" json:"galore_every"` // steps between projector refreshes; default 200
+	GaloreScale float64 `mapstructure:"galore_scale" json:"galore_scale"` // default 0.25
 }
 
 // Scheduler configures the learning-rate schedule, as the reference's.
@@ -158,7 +165,7 @@ func Default() Config {
 			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
 		Data:      Data{Dataset: "fashion-mnist", Stride: 1},
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1, MemoryFormat: "auto"},
-		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4},
+		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, GaloreRank: 128, GaloreEvery: 200, GaloreScale: 0.25},
 		Scheduler: Scheduler{Name: "cosine", MinLR: 1e-5, Factor: 0.1},
 		Dist:      Dist{Backend: "auto", Timeout: 300, BucketMB: 25, AllReduce: "auto", PowerSGDStart: 10},
 	}
@@ -277,7 +284,10 @@ func (t Train) Validate() []string {
 
 // Validate reports the section's problems.
 func (o Optimizer) Validate() []string {
-	p := oneOf("optimizer.name", o.Name, "sgd", "adam", "adamw", "rmsprop")
+	p := oneOf("optimizer.name", o.Name, "sgd", "adam", "adamw", "rmsprop", "galore-adamw")
+	if o.GaloreRank < 1 || o.GaloreEvery < 1 || o.GaloreScale <= 0 {
+		p = append(p, fmt.Sprintf("optimizer.galore_*: galore_rank %d and galore_every %d must be ≥ 1, galore_scale %g positive", o.GaloreRank, o.GaloreEvery, o.GaloreScale))
+	}
 	if o.LR <= 0 {
 		p = append(p, fmt.Sprintf("optimizer.lr: %g must be positive", o.LR))
 	}

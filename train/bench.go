@@ -79,6 +79,9 @@ type BenchResult struct {
 	// when a long run keeps its memory flat.
 	RSSTenthMB float64 `json:"rss_tenth_mb"`
 	RSSLastMB  float64 `json:"rss_last_mb"`
+	// OptimizerStateMB is the optimizer's state after the steps, measured from its tensors
+	// (momentum buffers, Adam's moments, GaLore's projected moments and projectors).
+	OptimizerStateMB float64 `json:"optimizer_state_mb"`
 	// Data-parallel runs (BenchDist; rank 0's figures): processes, the gradient bytes and
 	// buckets all-reduced per step (and how many of them during backward), and the median time
 	// per step spent waiting for the all-reduce after backward (the communication backward did
@@ -103,6 +106,9 @@ func benchConfig(s BenchSpec) (*experiment.Experiment, error) {
 	c.Train.BatchSize, c.Train.Threads, c.Train.Device = s.Batch, s.Threads, s.Device
 	if s.Optimizer != "" {
 		c.Optimizer.Name = s.Optimizer
+		if s.Optimizer == "galore-adamw" || s.Optimizer == "adam" || s.Optimizer == "adamw" {
+			c.Optimizer.LR = 1e-3
+		}
 	}
 	if s.ConvScheme != "" {
 		c.LowRank.ConvScheme = s.ConvScheme
@@ -241,6 +247,7 @@ func BenchDist(s BenchSpec, g *dist.Group) (BenchResult, error) {
 		}
 	}
 	res.RSSLastMB = sysinfo.StatusMB("VmRSS")
+	res.OptimizerStateMB = float64(opt.StateBytes()) / 1e6
 	res.StepMinMs, res.StepMedianMs, res.StepMaxMs = stats.Summary(times)
 	res.SamplesPerSec = float64(s.Batch) / (res.StepMedianMs / 1e3)
 	res.GFLOPS = res.FLOPsPerStep / (res.StepMedianMs / 1e3) / 1e9

@@ -27,6 +27,10 @@ type Optimizer struct {
 	WeightDecay float64
 	// ClipGradNorm > 0 clips the gradients' global L2 norm to it before every update.
 	ClipGradNorm float64
+	// galore-adamw: the projection rank, the steps between projector refreshes and the scale
+	// of the projected update (defaults 128, 200, 0.25, GaLore's).
+	GaloreRank, GaloreEvery int
+	GaloreScale             float64
 }
 
 // Options configure Fit. Zero values take the defaults written on the fields.
@@ -156,6 +160,8 @@ type EpochMetrics struct {
 	Processes       int     `json:"processes,omitempty"`
 	AllReduceBytes  int64   `json:"allreduce_bytes_per_step,omitempty"`
 	AllReduceSecond float64 `json:"allreduce_seconds_per_step,omitempty"`
+	// OptimizerStateMB is the optimizer's state at the epoch's end, measured from its tensors.
+	OptimizerStateMB float64 `json:"optimizer_state_mb,omitempty"`
 }
 
 // ErrInterrupted is returned when ctx is cancelled: the step in progress was finished.

@@ -20,6 +20,7 @@ type epochJSON struct {
 	Processes     int      `json:"processes,omitempty"`
 	AllReduceB    int64    `json:"allreduce_bytes_per_step,omitempty"`
 	AllReduceS    float64  `json:"allreduce_seconds_per_step,omitempty"`
+	OptStateMB    float64  `json:"optimizer_state_mb,omitempty"`
 }
 
 // MarshalJSON writes epochs without evaluation with null test values.
@@ -31,7 +32,7 @@ func (m EpochMetrics) MarshalJSON() ([]byte, error) {
 		return &x
 	}
 	return json.Marshal(epochJSON{m.Epoch, m.LR, m.TrainLoss, m.TrainMetric, opt(m.TestLoss), opt(m.TestMetric),
-		opt(m.ValLoss), opt(m.ValMetric), m.Seconds, m.SamplesPerSec, m.Processes, m.AllReduceBytes, m.AllReduceSecond})
+		opt(m.ValLoss), opt(m.ValMetric), m.Seconds, m.SamplesPerSec, m.Processes, m.AllReduceBytes, m.AllReduceSecond, m.OptimizerStateMB})
 }
 
 // UnmarshalJSON reads null test values as NaN.
@@ -48,6 +49,7 @@ func (m *EpochMetrics) UnmarshalJSON(b []byte) error {
 	}
 	*m = EpochMetrics{Epoch: j.Epoch, LR: j.LR, TrainLoss: j.TrainLoss, TrainMetric: j.TrainMetric, TestLoss: val(j.TestLoss),
 		TestMetric: val(j.TestMetric), ValLoss: val(j.ValLoss), ValMetric: val(j.ValMetric), Seconds: j.Seconds,
-		SamplesPerSec: j.SamplesPerSec, Processes: j.Processes, AllReduceBytes: j.AllReduceB, AllReduceSecond: j.AllReduceS}
+		SamplesPerSec: j.SamplesPerSec, Processes: j.Processes, AllReduceBytes: j.AllReduceB, AllReduceSecond: j.AllReduceS,
+		OptimizerStateMB: j.OptStateMB}
 	return nil
 }

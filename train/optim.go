@@ -12,6 +12,7 @@ import (
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
+	"github.com/lowrank-dev/lowrank/config"
 )
 
 // optimizer implements PyTorch's SGD, Adam, AdamW and RMSprop update rules over a VarStore's
@@ -24,11 +25,14 @@ import (
 //	         p -= lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)
 //	adamw    p *= 1 − lr·wd, then adam with wd = 0
 //	rmsprop  d = g + wd·p; s = αs + (1−α)d²; a = √s + ε; b = μ·b + d/a; p -= lr·b  (μ = 0: p -= lr·d/a)
+//	galore-adamw  GaLore's AdamW (fused.cpp): a matrix whose smaller side exceeds the rank steps
+//	         in its gradient's top-r subspace, the moments r-dimensional; other parameters unprojected
 type optimizer struct {
 	kind                     string
 	lr, momentum, wd         float64
 	beta1, beta2, eps, alpha float64
 	clip                     float64 // the gradients' global L2 norm bound (0: none)
+	galore                   Optimizer // galore-adamw's rank, refresh interval and scale
 	names                    []string
 	params                   []*ts.Tensor
 	state                    map[string]*ts.Tensor   // "<param>.<buffer>"
@@ -42,14 +46,27 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 		kind = "sgd"
 	}
 	switch kind {
-	case "sgd", "adam", "adamw", "rmsprop":
+	case "sgd", "adam", "adamw", "rmsprop", "galore-adamw":
 	default:
-		return nil, fmt.Errorf("optimizer %q: want sgd, adam, adamw or rmsprop", o.Name)
+		return nil, fmt.Errorf("optimizer %q: want sgd, adam, adamw, rmsprop or galore-adamw", o.Name)
 	}
 	opt := &optimizer{kind: kind, lr: lr, momentum: o.Momentum, wd: o.WeightDecay, clip: o.ClipGradNorm,
 		beta1: 0.9, beta2: 0.999, eps: 1e-8, alpha: 0.99, state: map[string]*ts.Tensor{}}
-	if kind == "adam" || kind == "adamw" {
+	if kind == "adam" || kind == "adamw" || kind == "galore-adamw" {
 		opt.momentum = 0
+	}
+	if kind == "galore-adamw" {
+		opt.eps = 1e-6 // GaLore's AdamW default
+		opt.galore = o
+		if opt.galore.GaloreRank == 0 {
+			opt.galore.GaloreRank = 128
+		}
+		if opt.galore.GaloreEvery == 0 {
+			opt.galore.GaloreEvery = 200
+		}
+		if opt.galore.GaloreScale == 0 {
+			opt.galore.GaloreScale = 0.25
+		}
 	}
 	// The model's registration order, as model.parameters() lists a PyTorch module's: the
 	// parameter numbers of a torch.optim state_dict.
@@ -125,6 +142,18 @@ func (o *optimizer) update() error {
 			}
 		}
 		err = fused.RMSprop(o.params, sq, bufs, o.lr, o.alpha, o.eps, o.momentum, o.wd)
+	case "galore-adamw":
+		var m, v, proj []*ts.Tensor
+		if m, err = o.buffers("exp_avg"); err != nil {
+			return err
+		}
+		if v, err = o.buffers("exp_avg_sq"); err != nil {
+			return err
+		}
+		if proj, err = o.buffers("projector"); err != nil {
+			return err
+		}
+		err = fused.GaLore(o.params, m, v, proj, o.lr, o.beta1, o.beta2, o.eps, o.wd, o.step, o.galore.GaloreEvery, o.galore.GaloreScale)
 	}
 	if err != nil {
 		return fmt.Errorf("optimizer %s, step %d: %w", o.kind, o.step, err)
@@ -140,11 +169,20 @@ func (o *optimizer) buffers(buf string) ([]*ts.Tensor, error) {
 	}
 	out := make([]*ts.Tensor, len(o.params))
 	for i, p := range o.params {
+		shape, ok := o.bufShape(i, buf)
+		if !ok {
+			continue // this parameter keeps no such buffer (nil in the slice)
+		}
 		key := o.names[i] + "." + buf
 		t, ok := o.state[key]
 		if !ok {
 			var err error
-			if t, err = p.ZerosLike(false); err != nil {
+			if shape == nil {
+				t, err = p.ZerosLike(false)
+			} else {
+				t, err = ts.Zeros(shape, p.DType(), p.MustDevice())
+			}
+			if err != nil {
 				return nil, err
 			}
 			o.state[key] = t
@@ -173,7 +211,7 @@ func (s *OptimizerState) Empty() bool { return s == nil || len(s.Dict) == 0 }
 // "step", which Adam, AdamW and RMSprop keep per parameter as a float32 0-dim tensor).
 var buffersOf = map[string][]string{
 	"sgd": {"momentum_buffer"}, "adam": {"exp_avg", "exp_avg_sq"}, "adamw": {"exp_avg", "exp_avg_sq"},
-	"rmsprop": {"square_avg", "momentum_buffer"},
+	"rmsprop": {"square_avg", "momentum_buffer"}, "galore-adamw": {"exp_avg", "exp_avg_sq", "projector"},
 }
 
 // group is the optimizer's one param_group, with the keys torch.optim's class of the same kind
@@ -196,6 +234,14 @@ func (o *optimizer) group() checkpoint.Dict {
 		add("amsgrad", false)
 		add("capturable", false)
 		add("fused", false)
+	case "galore-adamw": // galore_torch's group keys beside AdamW's
+		add("betas", checkpoint.Tuple{o.beta1, o.beta2})
+		add("eps", o.eps)
+		add("weight_decay", o.wd)
+		add("rank", int64(o.galore.GaloreRank))
+		add("update_proj_gap", int64(o.galore.GaloreEvery))
+		add("scale", o.galore.GaloreScale)
+		add("proj_type", "std")
 	case "rmsprop":
 		add("momentum", o.momentum)
 		add("alpha", o.alpha)
@@ -214,6 +260,51 @@ func (o *optimizer) group() checkpoint.Dict {
 	add("params", params)
 	add("param_names", names)
 	return g
+}
+
+// projected reports whether galore-adamw projects parameter i, and its matrix form m×n (a
+// convolution's kernel as out × in·k·k) and whether the projection is from the right (m ≥ n).
+func (o *optimizer) projected(i int) (m, n int64, right, ok bool) {
+	if o.kind != "galore-adamw" {
+		return 0, 0, false, false
+	}
+	size := o.params[i].MustSize()
+	if len(size) < 2 {
+		return 0, 0, false, false
+	}
+	m = size[0]
+	n = int64(o.params[i].Numel()) / max(m, 1)
+	r := int64(o.galore.GaloreRank)
+	return m, n, m >= n, min(m, n) > r
+}
+
+// bufShape is the shape of parameter i's buffer buf: nil for the parameter's own, ok false for
+// a buffer it does not keep (a projector of an unprojected parameter). galore-adamw's projected
+// parameters keep moments of R's shape (m×r from the right, r×n from the left) and the
+// projector (r×n, or m×r).
+func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
+	m, n, right, ok := o.projected(i)
+	r := int64(o.galore.GaloreRank)
+	switch {
+	case !ok:
+		return nil, buf != "projector"
+	case buf == "projector" && right:
+		return []int64{r, n}, true
+	case buf == "projector":
+		return []int64{m, r}, true
+	case right:
+		return []int64{m, r}, true
+	}
+	return []int64{r, n}, true
+}
+
+// StateBytes is the size of the optimizer's state tensors, measured from the tensors it holds.
+func (o *optimizer) StateBytes() int64 {
+	var n int64
+	for _, t := range o.state {
+		n += int64(t.Numel()) * int64(t.DType().Size())
+	}
+	return n
 }
 
 // State returns the optimizer's state as torch.optim's state_dict(): {"state": {i: {"step",
@@ -338,9 +429,12 @@ func (o *optimizer) LoadState(st *OptimizerState) error {
 				step = max(step, int64(t.Float64Values()[0]))
 				continue
 			}
-			p := o.params[i]
-			if fmt.Sprint(p.MustSize()) != fmt.Sprint(t.MustSize()) {
-				return fail("%s's %s has shape %v in the file, the parameter %v", o.names[i], buf, t.MustSize(), p.MustSize())
+			want, keeps := o.bufShape(i, buf)
+			if want == nil {
+				want = o.params[i].MustSize()
+			}
+			if !keeps || fmt.Sprint(want) != fmt.Sprint(t.MustSize()) {
+				return fail("%s's %s has shape %v in the file, the optimizer keeps %v", o.names[i], buf, t.MustSize(), want)
 			}
 			loaded[o.names[i]+"."+buf] = t
 		}
@@ -405,7 +499,7 @@ func (o *optimizer) install(loaded map[string]*ts.Tensor, step int64) error {
 		}
 		// A buffer takes its parameter's layout (checkpoints hold them contiguous), as a fresh
 		// one made by ZerosLike would: the fused update then runs over matching strides.
-		if layout.IsChannelsLast(p) {
+		if layout.IsChannelsLast(p) && v.Dim() == 4 {
 			if err := layout.Set([]*ts.Tensor{v}, true); err != nil {
 				return err
 			}
@@ -428,4 +522,26 @@ func countOf(v any) string {
 		return fmt.Sprint(len(l))
 	}
 	return fmt.Sprintf("no list of (%T)", v)
+}
+
+// OptimizerStateBytes is what the configured optimizer's state takes for the variables of vs:
+// its buffers are made (zeros, as the first step makes them) and measured, for `lowrank summary`.
+func OptimizerStateBytes(c config.Optimizer, vs *nn.VarStore) (int64, error) {
+	o, err := newOptimizer(optimizerFor(c), vs, c.LR)
+	if err != nil {
+		return 0, err
+	}
+	for _, b := range buffersOf[o.kind] {
+		if b == "momentum_buffer" && o.momentum == 0 {
+			continue
+		}
+		if _, err := o.buffers(b); err != nil {
+			return 0, err
+		}
+	}
+	n := o.StateBytes()
+	for _, t := range o.state {
+		t.MustDrop()
+	}
+	return n, nil
 }

@@ -263,7 +263,7 @@ func TestOptimizerStateMismatchRefused(t *testing.T) {
 			set(d, "param_groups", checkpoint.List{group(d), group(d)})
 			return d
 		}},
-		{"a buffer of another shape", "has shape [2 6] in the file, the parameter [2]", func(d checkpoint.Dict) checkpoint.Dict {
+		{"a buffer of another shape", "has shape [2 6] in the file, the optimizer keeps [2]", func(d checkpoint.Dict) checkpoint.Dict {
 			st, _ := d.Get("state")
 			s := st.(checkpoint.Dict)
 			s[0].Key, s[1].Key = s[1].Key, s[0].Key // weight's state for the bias and back

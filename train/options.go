@@ -32,5 +32,6 @@ func scheduleFor(c config.Config) Schedule {
 
 // optimizerFor is the optimizer section's update rule.
 func optimizerFor(o config.Optimizer) Optimizer {
-	return Optimizer{Name: o.Name, Momentum: o.Momentum, WeightDecay: o.WeightDecay}
+	return Optimizer{Name: o.Name, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
+		GaloreRank: o.GaloreRank, GaloreEvery: o.GaloreEvery, GaloreScale: o.GaloreScale}
 }

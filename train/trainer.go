@@ -175,7 +175,8 @@ func (t *trainer) evaluate(epoch int, sum Totals, testSet data.Source) (EpochMet
 	o := t.o
 	secs := sum.Seconds
 	m := EpochMetrics{Epoch: epoch, LR: o.Schedule.At(epoch - 1), TrainLoss: sum.meanLoss(), TrainMetric: sum.metric(o.Perplexity),
-		TestLoss: math.NaN(), TestMetric: math.NaN(), ValLoss: math.NaN(), ValMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs}
+		TestLoss: math.NaN(), TestMetric: math.NaN(), ValLoss: math.NaN(), ValMetric: math.NaN(), Seconds: secs, SamplesPerSec: float64(sum.Examples) / secs,
+		OptimizerStateMB: float64(t.opt.StateBytes()) / 1e6}
 	fields := logrus.Fields{}
 	if red := t.red; red != nil {
 		m.Processes, m.AllReduceBytes = t.world, red.Bytes

@@ -114,3 +114,53 @@ extern "C" char *lowrank_clip_grad_norm(void **params, int n, double max_norm) {
     }
   });
 }
+
+// GaLore's AdamW (Zhao et al. 2024; as the reference galore_torch.AdamW, proj_type "std"): for a
+// parameter with a projector P, its gradient in matrix form G (m×n: a convolution's kernel as
+// out × in·k·k) is projected, R = G·Pᵀ with P = the first r rows of Vᵀ (m ≥ n) or R = Pᵀ·G with
+// P = the first r columns of U (m < n), from G = U·S·Vᵀ recomputed at steps 1, 1 + every, ...;
+// Adam's moments live in R's shape; the update N = m̂ / (√v + ε) is projected back (N·P or P·N)
+// and scaled by scale. Every parameter then steps by −lr·√(1−β₂ᵗ)/(1−β₁ᵗ)·N and decays after,
+// p −= lr·wd·p. A parameter without a projector (nullptr) takes the same rule unprojected.
+extern "C" char *lowrank_galore_step(void **params, void **exp_avg, void **exp_avg_sq, void **projs, int n, double lr,
+                                     double beta1, double beta2, double eps, double wd, long long step, int every,
+                                     double scale) {
+  return guarded([&] {
+    const double bc1 = 1 - std::pow(beta1, double(step));
+    const double bc2 = 1 - std::pow(beta2, double(step));
+    const double step_size = lr * std::sqrt(bc2) / bc1;
+    for (int i = 0; i < n; i++) {
+      at::Tensor &p = T(params[i]);
+      const at::Tensor &g = p.grad();
+      if (!g.defined()) continue;
+      at::Tensor &m = T(exp_avg[i]), &v = T(exp_avg_sq[i]);
+      at::Tensor update;
+      if (projs[i] == nullptr) {
+        m.mul_(beta1).add_(g, 1 - beta1);
+        v.mul_(beta2).addcmul_(g, g, 1 - beta2);
+        update = m / (v.sqrt() + eps);
+      } else {
+        at::Tensor &proj = T(projs[i]);
+        at::Tensor G = g.reshape({p.size(0), -1});
+        const bool right = G.size(0) >= G.size(1);
+        if ((step - 1) % every == 0) {
+          auto usv = at::linalg_svd(G.to(at::kFloat), false);
+          const int64_t r = right ? proj.size(0) : proj.size(1);
+          if (right) {
+            proj.copy_(std::get<2>(usv).narrow(0, 0, r));
+          } else {
+            proj.copy_(std::get<0>(usv).narrow(1, 0, r));
+          }
+        }
+        at::Tensor R = right ? G.mm(proj.t()) : proj.t().mm(G);
+        m.mul_(beta1).add_(R, 1 - beta1);
+        v.mul_(beta2).addcmul_(R, R, 1 - beta2);
+        at::Tensor N = m / (v.sqrt() + eps);
+        update = (right ? N.mm(proj) : proj.mm(N)).mul_(scale).reshape(p.sizes());
+      }
+      p.add_(update, -step_size);
+      if (wd != 0) p.add_(p, -lr * wd);
+      clear_grad(p);
+    }
+  });
+}

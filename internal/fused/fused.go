@@ -82,3 +82,18 @@ func ClipGradNorm(params []*ts.Tensor, maxNorm float64) error {
 	runtime.KeepAlive(params)
 	return err
 }
+
+// GaLore applies step (from 1) of GaLore's AdamW (fused.cpp) to every parameter with a
+// gradient: through its projector projs[i] (a tensor C++ refreshes from the gradient's SVD at
+// steps 1, 1+every, ...), or unprojected where projs[i] is nil. Then it zeroes the gradients.
+func GaLore(params, expAvg, expAvgSq, projs []*ts.Tensor, lr, beta1, beta2, eps, wd float64, step int64, every int, scale float64) error {
+	p, m, v, pr := handles(params), handles(expAvg), handles(expAvgSq), handles(projs)
+	err := result(C.lowrank_galore_step((*unsafe.Pointer)(unsafe.Pointer(&p[0])), (*unsafe.Pointer)(unsafe.Pointer(&m[0])),
+		(*unsafe.Pointer)(unsafe.Pointer(&v[0])), (*unsafe.Pointer)(unsafe.Pointer(&pr[0])), C.int(len(params)), C.double(lr),
+		C.double(beta1), C.double(beta2), C.double(eps), C.double(wd), C.longlong(step), C.int(every), C.double(scale)))
+	runtime.KeepAlive(params)
+	runtime.KeepAlive(expAvg)
+	runtime.KeepAlive(expAvgSq)
+	runtime.KeepAlive(projs)
+	return err
+}

@@ -13,6 +13,8 @@ char *lowrank_adam_step(void **params, void **exp_avg, void **exp_avg_sq, int n,
 char *lowrank_rmsprop_step(void **params, void **square_avg, void **bufs, int n, double lr, double alpha,
                            double eps, double momentum, double wd);
 char *lowrank_clip_grad_norm(void **params, int n, double max_norm);
+char *lowrank_galore_step(void **params, void **exp_avg, void **exp_avg_sq, void **projs, int n, double lr,
+                          double beta1, double beta2, double eps, double wd, long long step, int every, double scale);
 
 #ifdef __cplusplus
 }
