@@ -38,14 +38,14 @@ func (s *summary) command() *cobra.Command {
 
 // modelSummary is one model's table.
 type modelSummary struct {
-	Method string             `json:"method"`
-	Params int64              `json:"params"`
-	FLOPs  int64              `json:"flops"`
+	Method string `json:"method"`
+	Params int64  `json:"params"`
+	FLOPs  int64  `json:"flops"`
 	// OptimizerStateBytes is the configured optimizer's state for the model, measured from the
 	// buffers it makes.
-	OptimizerStateBytes int64 `json:"optimizer_state_bytes"`
-	Layers []models.LayerInfo `json:"layers"`
-	model  models.Model
+	OptimizerStateBytes int64              `json:"optimizer_state_bytes"`
+	Layers              []models.LayerInfo `json:"layers"`
+	model               models.Model
 }
 
 func (s *summary) run(cmd *cobra.Command) error {

@@ -31,7 +31,7 @@ type optimizer struct {
 	kind                     string
 	lr, momentum, wd         float64
 	beta1, beta2, eps, alpha float64
-	clip                     float64 // the gradients' global L2 norm bound (0: none)
+	clip                     float64   // the gradients' global L2 norm bound (0: none)
 	galore                   Optimizer // galore-adamw's rank, refresh interval and scale
 	names                    []string
 	params                   []*ts.Tensor
