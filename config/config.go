@@ -82,8 +82,9 @@ type LowRank struct {
 	Kronecker   float64 `mapstructure:"kronecker" json:"kronecker"`     // coefficient of ‖U‖²_F‖V‖²_F
 	L2          float64 `mapstructure:"l2" json:"l2"`                   // coefficient of ‖U‖²_F + ‖V‖²_F
 	// Schedule: none (default: low-rank from the start), warmup (Pufferfish: WarmupEpochs
-	// full-rank, then factorize by SVD at the rank rule) or auto (Cuttlefish: full-rank until
-	// every layer's stable rank settles, then factorize at ranks chosen from them).
+	// full-rank, then factorize by SVD at the rank rule), auto (Cuttlefish: full-rank until
+	// every layer's stable rank settles, then factorize at ranks chosen from them) or relora
+	// (low-rank updates of a dense model: the relora_* keys).
 	Schedule      string  `mapstructure:"schedule" json:"schedule"`
 	WarmupEpochs  int     `mapstructure:"warmup_epochs" json:"warmup_epochs"`
 	AutoWindow    int     `mapstructure:"auto_window" json:"auto_window"`         // default 15
@@ -91,6 +92,14 @@ type LowRank struct {
 	AutoScaler    float64 `mapstructure:"auto_scaler" json:"auto_scaler"`         // default 2.5
 	AutoMinEpochs int     `mapstructure:"auto_min_epochs" json:"auto_min_epochs"` // default auto_window
 	AutoMaxEpochs int     `mapstructure:"auto_max_epochs" json:"auto_max_epochs"` // default train.epochs − 1
+	// Schedule relora (ReLoRA, Lialin et al. 2023): the model stays dense; after warmup_epochs of
+	// full-rank training (0 allowed) every factorizable weight trains as W₀ + B·A at the rank
+	// rule's rank, B·A merged into W₀ and the factors restarted every relora_every steps, their
+	// Adam state pruned by relora_reset (a fraction), the learning rate re-warmed over
+	// relora_warmup steps after each merge. Needs optimizer adam or adamw.
+	ReLoRAEvery  int     `mapstructure:"relora_every" json:"relora_every"`   // default 500
+	ReLoRAReset  float64 `mapstructure:"relora_reset" json:"relora_reset"`   // in [0, 1]; default 0.99
+	ReLoRAWarmup int     `mapstructure:"relora_warmup" json:"relora_warmup"` // default 50, below relora_every
 }
 
 // Data selects the dataset.
@@ -162,7 +171,7 @@ func Default() Config {
 	return Config{
 		Model: Model{Name: "mlp", Method: "low_rank", Compat: "correct", Init: "default", Width: 1},
 		LowRank: LowRank{RankRule: "ratio", Ratio: DefaultRatio, ConvScheme: "spatial", LSTMImpl: "reconstructed", Regularizer: "none",
-			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5},
+			Schedule: "none", AutoWindow: 15, AutoThreshold: 0.1, AutoScaler: 2.5, ReLoRAEvery: 500, ReLoRAReset: 0.99, ReLoRAWarmup: 50},
 		Data:      Data{Dataset: "fashion-mnist", Stride: 1},
 		Train:     Train{Epochs: 10, BatchSize: 128, Seed: 12345, Device: "cpu", EvalEvery: 1, MemoryFormat: "auto"},
 		Optimizer: Optimizer{Name: "sgd", LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, GaloreRank: 128, GaloreEvery: 200, GaloreScale: 0.25},
@@ -332,7 +341,7 @@ func (c Config) Validate() error {
 	if c.Scheduler.WarmupEpochs >= c.Train.Epochs && c.Scheduler.WarmupEpochs > 0 {
 		p = append(p, fmt.Sprintf("scheduler.warmup_epochs: %d leaves no epoch after warm-up (train.epochs %d)", c.Scheduler.WarmupEpochs, c.Train.Epochs))
 	}
-	p = append(p, oneOf("lowrank.schedule", c.LowRank.Schedule, "none", "warmup", "auto")...)
+	p = append(p, oneOf("lowrank.schedule", c.LowRank.Schedule, "none", "warmup", "auto", "relora")...)
 	if c.Train.EarlyStop > 0 && c.Data.ValSplit == 0 {
 		p = append(p, fmt.Sprintf("train.early_stop: %d epochs of patience on the validation metric needs a validation set: set data.val_split (e.g. 0.1)", c.Train.EarlyStop))
 	}
@@ -342,6 +351,17 @@ func (c Config) Validate() error {
 	}
 	if l.Schedule != "none" && c.Model.Init == "spectral" {
 		p = append(p, "model.init: spectral initialization does not apply with a warm-up schedule (the switch decomposes the trained model)")
+	}
+	if l.Schedule == "relora" {
+		if l.ReLoRAEvery < 1 || l.ReLoRAReset < 0 || l.ReLoRAReset > 1 || l.ReLoRAWarmup < 0 || l.ReLoRAWarmup >= l.ReLoRAEvery {
+			p = append(p, fmt.Sprintf("lowrank.relora_*: relora_every %d must be ≥ 1, relora_reset %g in [0, 1], relora_warmup %d in [0, relora_every)", l.ReLoRAEvery, l.ReLoRAReset, l.ReLoRAWarmup))
+		}
+		if l.WarmupEpochs < 0 || l.WarmupEpochs >= c.Train.Epochs {
+			p = append(p, fmt.Sprintf("lowrank.warmup_epochs: %d full-rank epochs before ReLoRA must be in [0, train.epochs − 1 = %d]", l.WarmupEpochs, c.Train.Epochs-1))
+		}
+		if c.Optimizer.Name != "adam" && c.Optimizer.Name != "adamw" {
+			p = append(p, fmt.Sprintf("optimizer.name: lowrank.schedule relora trains its factors with Adam; set adam or adamw, not %s", c.Optimizer.Name))
+		}
 	}
 	if l.Schedule == "warmup" && (l.WarmupEpochs < 1 || l.WarmupEpochs >= c.Train.Epochs) {
 		p = append(p, fmt.Sprintf("lowrank.warmup_epochs: %d must be in [1, train.epochs − 1 = %d]", l.WarmupEpochs, c.Train.Epochs-1))

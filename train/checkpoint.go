@@ -34,6 +34,7 @@ type trainerState struct {
 const (
 	phaseDense   = "dense"
 	phaseLowRank = "low_rank"
+	phaseReLoRA  = "relora" // a dense model whose weights train through ReLoRA's factors
 )
 
 // checkpointFiles are a checkpoint folder's files.
@@ -166,7 +167,7 @@ func BuildCheckpointModel(e *experiment.Experiment, vs *nn.VarStore, modelPath, 
 	if err != nil {
 		return nil, false, err
 	}
-	if st.Phase == phaseDense {
+	if st.Phase == phaseDense || st.Phase == phaseReLoRA {
 		m, err := e.Build(vs.Root(), "original")
 		return m, true, err
 	}

@@ -31,6 +31,8 @@ type Optimizer struct {
 	// of the projected update (defaults 128, 200, 0.25, GaLore's).
 	GaloreRank, GaloreEvery int
 	GaloreScale             float64
+	// ReLoRA, when set, trains its layers' weights through merged and restarted factors.
+	ReLoRA *ReLoRA
 }
 
 // Options configure Fit. Zero values take the defaults written on the fields.

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -33,6 +34,8 @@ type optimizer struct {
 	beta1, beta2, eps, alpha float64
 	clip                     float64   // the gradients' global L2 norm bound (0: none)
 	galore                   Optimizer // galore-adamw's rank, refresh interval and scale
+	relora                   *ReLoRA   // lowrank.schedule relora: weights trained through factors
+	reloraOf                 map[int]int // parameter index → its ReLoRA layer
 	names                    []string
 	params                   []*ts.Tensor
 	state                    map[string]*ts.Tensor   // "<param>.<buffer>"
@@ -68,6 +71,12 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 			opt.galore.GaloreScale = 0.25
 		}
 	}
+	if o.ReLoRA != nil {
+		if kind != "adam" && kind != "adamw" {
+			return nil, fmt.Errorf("lowrank.schedule relora trains its factors with Adam: set optimizer.name adam or adamw, not %s", kind)
+		}
+		opt.relora = o.ReLoRA
+	}
 	// The model's registration order, as model.parameters() lists a PyTorch module's: the
 	// parameter numbers of a torch.optim state_dict.
 	vars := vs.NamedVariables()
@@ -78,6 +87,20 @@ func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) 
 	}
 	for _, n := range opt.names {
 		opt.params = append(opt.params, vars[n])
+	}
+	if opt.relora != nil {
+		opt.reloraOf = map[int]int{}
+		for li, l := range opt.relora.Layers {
+			found := false
+			for i, n := range opt.names {
+				if n == l.Name {
+					opt.reloraOf[i], found = li, true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("relora: the model has no trainable %s", l.Name)
+			}
+		}
 	}
 	return opt, nil
 }
@@ -123,6 +146,9 @@ func (o *optimizer) update() error {
 		}
 		err = fused.SGD(o.params, bufs, o.lr, o.momentum, o.wd)
 	case "adam", "adamw":
+		if o.relora != nil && o.step > int64(o.relora.Start) {
+			return o.reloraUpdate()
+		}
 		var m, v []*ts.Tensor
 		if m, err = o.buffers("exp_avg"); err != nil {
 			return err
@@ -283,6 +309,17 @@ func (o *optimizer) projected(i int) (m, n int64, right, ok bool) {
 // parameters keep moments of R's shape (m×r from the right, r×n from the left) and the
 // projector (r×n, or m×r).
 func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
+	if strings.HasPrefix(buf, "relora_") || strings.HasSuffix(buf, "_A") || strings.HasSuffix(buf, "_B") {
+		li, ok := o.reloraOf[i]
+		if !ok {
+			return nil, false
+		}
+		l := o.relora.Layers[li]
+		if strings.HasSuffix(buf, "A") {
+			return []int64{l.R, l.N}, true
+		}
+		return []int64{l.M, l.R}, true
+	}
 	m, n, right, ok := o.projected(i)
 	r := int64(o.galore.GaloreRank)
 	switch {
@@ -296,6 +333,111 @@ func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
 		return []int64{m, r}, true
 	}
 	return []int64{r, n}, true
+}
+
+// reloraBuffers are a ReLoRA weight's factors and their moments, beside its own Adam moments
+// (from the full-rank warm start).
+var reloraBuffers = []string{"relora_A", "relora_B", "exp_avg_A", "exp_avg_sq_A", "exp_avg_B", "exp_avg_sq_B"}
+
+// bufferNames are the per-parameter state entries this optimizer keeps.
+func (o *optimizer) bufferNames() []string {
+	if o.relora != nil {
+		return append(append([]string(nil), buffersOf[o.kind]...), reloraBuffers...)
+	}
+	return buffersOf[o.kind]
+}
+
+// ReLoRA trains some weights through factors (Lialin et al. 2023): after Start steps of ordinary
+// (full-rank) training, each layer's weight W (in matrix form m×n) is trained as W₀ + B·A, with
+// B (m×r) starting at zero and A (r×n) random, from W's gradient; every Every steps B·A is
+// merged into W₀, B and A restart and their Adam moments are pruned (Reset, a fraction). The
+// learning rate warms up linearly over Warmup steps after the start and after each merge (the
+// jagged schedule), for every parameter. Other parameters train with Adam as usual.
+type ReLoRA struct {
+	Layers []ReLoRALayer
+	Every  int
+	Reset  float64
+	Warmup int
+	Start  int // steps of full-rank training first
+}
+
+// ReLoRALayer is a weight trained through factors: its variable's name, matrix form m×n and rank.
+type ReLoRALayer struct {
+	Name    string
+	M, N, R int64
+}
+
+// reloraUpdate is a step of the ReLoRA phase: a merge and restart first when one is due, then
+// the factors' step, the other parameters' Adam step, at the jagged learning rate.
+func (o *optimizer) reloraUpdate() error {
+	k := o.step - int64(o.relora.Start) // the phase's step, from 1
+	since := (k - 1) % int64(o.relora.Every)
+	f, err := o.reloraFactors()
+	if err != nil {
+		return err
+	}
+	if k > 1 && since == 0 {
+		if err := fused.ReLoRARestart(f, o.relora.Reset); err != nil {
+			return fmt.Errorf("relora merge at step %d: %w", o.step, err)
+		}
+	}
+	lr := o.lr
+	if w := o.relora.Warmup; w > 0 {
+		lr *= min(1, float64(since+1)/float64(w))
+	}
+	m, err := o.buffers("exp_avg")
+	if err != nil {
+		return err
+	}
+	v, err := o.buffers("exp_avg_sq")
+	if err != nil {
+		return err
+	}
+	var ps, ms, vs []*ts.Tensor
+	for i, p := range o.params {
+		if _, ok := o.reloraOf[i]; !ok {
+			ps, ms, vs = append(ps, p), append(ms, m[i]), append(vs, v[i])
+		}
+	}
+	if err := fused.Adam(ps, ms, vs, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", o.step); err != nil {
+		return err
+	}
+	return fused.ReLoRAStep(f, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", k)
+}
+
+// reloraFactors returns the ReLoRA weights' factors and moments, making missing ones: B and the
+// moments zero, A from U(−1/√n, 1/√n) (drawn from libtorch's generator, seeded per step).
+func (o *optimizer) reloraFactors() (fused.ReLoRAFactors, error) {
+	var f fused.ReLoRAFactors
+	for i := range o.params {
+		li, ok := o.reloraOf[i]
+		if !ok {
+			continue
+		}
+		f.Weights = append(f.Weights, o.params[i])
+		for _, b := range reloraBuffers {
+			key := o.names[i] + "." + b
+			t, ok := o.state[key]
+			if !ok {
+				shape, _ := o.bufShape(i, b)
+				var err error
+				if t, err = ts.Zeros(shape, o.params[i].DType(), o.params[i].MustDevice()); err != nil {
+					return f, err
+				}
+				if b == "relora_A" {
+					bound := 1 / math.Sqrt(float64(o.relora.Layers[li].N))
+					if err := t.Uniform_(-bound, bound); err != nil {
+						return f, err
+					}
+				}
+				o.state[key] = t
+			}
+			dst := map[string]*[]*ts.Tensor{"relora_A": &f.A, "relora_B": &f.B, "exp_avg_A": &f.ExpAvgA,
+				"exp_avg_sq_A": &f.ExpAvgSqA, "exp_avg_B": &f.ExpAvgB, "exp_avg_sq_B": &f.ExpAvgSqB}[b]
+			*dst = append(*dst, t)
+		}
+	}
+	return f, nil
 }
 
 // StateBytes is the size of the optimizer's state tensors, measured from the tensors it holds.
@@ -326,7 +468,7 @@ func (o *optimizer) State() (checkpoint.Dict, error) {
 			}
 			entry = append(entry, checkpoint.Item{Key: "step", Value: scalar})
 		}
-		for _, b := range buffersOf[o.kind] {
+		for _, b := range o.bufferNames() {
 			if t, ok := o.state[n+"."+b]; ok {
 				entry = append(entry, checkpoint.Item{Key: b, Value: t})
 			}
@@ -387,7 +529,7 @@ func (o *optimizer) LoadState(st *OptimizerState) error {
 		return fail("state is a %T, not a dict", stateV)
 	}
 	known := map[string]bool{"step": true}
-	for _, b := range buffersOf[o.kind] {
+	for _, b := range o.bufferNames() {
 		known[b] = true
 	}
 	loaded := map[string]*ts.Tensor{}

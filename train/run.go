@@ -114,7 +114,11 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	}
 	last := filepath.Join(dir, "checkpoints", "last")
 	st := trainerState{Phase: phaseLowRank}
-	if cfg.LowRank.Schedule != "none" {
+	switch cfg.LowRank.Schedule {
+	case "none":
+	case "relora":
+		st.Phase = phaseReLoRA
+	default:
 		st.Phase = phaseDense
 	}
 	if resume && g != nil {
@@ -191,6 +195,21 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 		if low, lvs, from, err = r.warmUp(dense, dvs, &st, from); err != nil {
 			res.History = historyOf(from)
 			return res, err
+		}
+	} else if st.Phase == phaseReLoRA {
+		// The model stays dense; its factorizable weights train through ReLoRA's factors.
+		lvs = nn.NewVarStore(device)
+		if low, err = e.Build(lvs.Root(), "original"); err != nil {
+			return nil, err
+		}
+		steps := (&data.Loader{Source: splits.Train, BatchSize: o.BatchSize, Rank: rank, World: world}).NumBatches()
+		if o.Optimizer.ReLoRA, err = reloraLayers(e, lvs, cfg.LowRank.WarmupEpochs*steps); err != nil {
+			return nil, err
+		}
+		if resume {
+			if from, err = loadCheckpoint(last, lvs); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		lvs = nn.NewVarStore(device)
@@ -354,6 +373,43 @@ func (r *runner) settled(m EpochMetrics, probe models.Model, dvs *nn.VarStore, t
 	return settled, nil
 }
 
+// reloraLayers are the ReLoRA weights of e's dense model (variables dense): every layer the
+// low-rank model factorizes whose dense weight is a matrix or a convolution kernel (taken as
+// out × in·k·k), at the rank rule's rank of that matrix; the factors start after start steps.
+func reloraLayers(e *experiment.Experiment, dense *nn.VarStore, start int) (*ReLoRA, error) {
+	pvs := nn.NewVarStore(dense.Device())
+	probe, err := e.Build(pvs.Root(), "low_rank")
+	if err != nil {
+		return nil, err
+	}
+	defer pvs.Destroy()
+	mc, err := e.ModelConfig()
+	if err != nil {
+		return nil, err
+	}
+	l := e.Config.LowRank
+	r := &ReLoRA{Every: l.ReLoRAEvery, Reset: l.ReLoRAReset, Warmup: l.ReLoRAWarmup, Start: start}
+	vars := dense.NamedVariables()
+	for i, f := range probe.Factorized() {
+		name := probe.DenseNames()[i] + ".weight"
+		w, ok := vars[name]
+		if _, matrix := f.DenseShapes(); !ok || matrix != nil || (w.Dim() != 2 && w.Dim() != 4) {
+			continue // an LSTM's gate matrices are not ReLoRA's
+		}
+		size := w.MustSize()
+		m, n := size[0], int64(w.Numel())/size[0]
+		rank, err := mc.Rank.For(name, m, n)
+		if err != nil {
+			return nil, err
+		}
+		r.Layers = append(r.Layers, ReLoRALayer{Name: name, M: m, N: n, R: rank})
+	}
+	if len(r.Layers) == 0 {
+		return nil, fmt.Errorf("lowrank.schedule relora: model %s has no matrix or convolution to factor", e.Model.Name)
+	}
+	return r, nil
+}
+
 // buildModel builds the low-rank model with per-layer ranks when given (an automatic schedule's),
 // else the experiment's model with method as Experiment.Build takes it.
 func buildModel(e *experiment.Experiment, vs *nn.VarStore, method string, ranks map[string]int64) (models.Model, error) {
@@ -474,7 +530,11 @@ func ReadResult(dir string, cfg config.Config) (*Result, error) {
 	}
 	res.SwitchedAfter, res.Ranks = st.Switched, st.Ranks
 	var m models.Model
-	backend.NoGrad(func() { m, err = buildModel(e, nn.NewVarStore(gotch.CPU), "", st.Ranks) })
+	method := ""
+	if st.Phase == phaseReLoRA {
+		method = "original" // ReLoRA keeps the dense model
+	}
+	backend.NoGrad(func() { m, err = buildModel(e, nn.NewVarStore(gotch.CPU), method, st.Ranks) })
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -143,4 +144,82 @@ func TestAutoScheduleChoosesRanks(t *testing.T) {
 		t.Errorf("%d epochs of stable ranks, want 2 or 3 (min 2, max 3)", lines)
 	}
 	t.Logf("switched after %d full-rank epochs; ranks %v; final params %d", lines, ranks, res.Cost.Params)
+}
+
+func reloraConfig(t *testing.T, dir string) config.Config {
+	t.Helper()
+	yaml := fmt.Sprintf(`
+model: {name: cnn, method: low_rank}
+data: {dataset: fashion-mnist, limit: 1200}
+train: {epochs: 3, batch_size: 100, threads: 1, output_dir: %s}
+optimizer: {name: adamw, lr: 0.001, weight_decay: 0.01}
+scheduler: {name: none}
+lowrank: {schedule: relora, warmup_epochs: 1, relora_every: 5, relora_warmup: 2, relora_reset: 0.9}
+`, dir)
+	cfg, err := config.Load(config.Source{Name: "relora.yaml", Text: []byte(yaml)}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// lowrank.schedule relora trains the dense CNN (one full-rank epoch, then conv1, conv2 and fc1
+// through factors merged every 5 steps: 12 steps an epoch, so merges inside both later epochs);
+// its checkpoint is the dense model with the factors and their moments in optimizer.pt; a run
+// interrupted after epoch 2 and resumed ends with the uninterrupted run's weights.
+func TestReLoRAScheduleTrainsAndResumesAcrossMerges(t *testing.T) {
+	fashion(t, 1)
+	full, split := t.TempDir(), t.TempDir()
+	res, err := train.Run(context.Background(), reloraConfig(t, full), quietLog(), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.History) != 3 || res.History[2].TestMetric < 0.5 || res.Cost.Params != 1663370 {
+		t.Fatalf("history %+v, %d parameters (want the dense CNN's)", res.History, res.Cost.Params)
+	}
+	if phase, _ := trainerPhase(t, full); phase != "relora" {
+		t.Errorf("phase %q", phase)
+	}
+	opt, tensors, err := checkpoint.LoadObject(filepath.Join(full, "checkpoints", "last", "optimizer.pt"), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factors := 0
+	for k := range tensors {
+		if strings.HasSuffix(k, ".relora_A") {
+			factors++
+		}
+	}
+	if factors != 3 || opt == nil {
+		t.Errorf("%d layers' factors in optimizer.pt, want 3 (conv1, conv2, fc1)", factors)
+	}
+	log := logrus.New()
+	log.SetOutput(quietWriter{})
+	ctx, cancel := context.WithCancel(context.Background())
+	log.AddHook(cancelAfter{epoch: 2, cancel: cancel})
+	if _, err := train.Run(ctx, reloraConfig(t, split), log, false, nil); err != train.ErrInterrupted {
+		t.Fatalf("first part: %v", err)
+	}
+	if _, err := train.Run(context.Background(), reloraConfig(t, split), quietLog(), true, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := checkpoint.Load(filepath.Join(full, "checkpoints", "last", "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.Load(filepath.Join(split, "checkpoints", "last", "model.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a["conv2.weight"]; !ok {
+		t.Fatalf("the checkpoint is not the dense model: %d tensors", len(a))
+	}
+	for name, x := range a {
+		xv, yv := x.Float64Values(), b[name].Float64Values()
+		for i := range xv {
+			if math.Abs(xv[i]-yv[i]) > 1e-6*math.Max(1, math.Abs(xv[i])) {
+				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, xv[i], yv[i])
+			}
+		}
+	}
 }

@@ -164,3 +164,81 @@ extern "C" char *lowrank_galore_step(void **params, void **exp_avg, void **exp_a
     }
   });
 }
+
+namespace {
+
+// adam_into applies one torch.optim Adam/AdamW step (bias corrections bc1 and √bc2) to x with
+// gradient g and moments m, v.
+void adam_into(at::Tensor &x, const at::Tensor &g, at::Tensor &m, at::Tensor &v, double lr, double beta1, double beta2,
+               double eps, double wd, bool decoupled, double bc1, double bc2_sqrt) {
+  at::Tensor d = g;
+  if (wd != 0) {
+    if (decoupled) {
+      x.mul_(1 - lr * wd);
+    } else {
+      d = g.add(x, wd);
+    }
+  }
+  m.mul_(beta1).add_(d, 1 - beta1);
+  v.mul_(beta2).addcmul_(d, d, 1 - beta2);
+  x.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(eps), -lr / bc1);
+}
+
+}  // namespace
+
+// ReLoRA's step (Lialin et al. 2023) for weights trained as W = W₀ + B·A: from W's gradient in
+// matrix form G (m×n; a kernel as out × in·k·k), the factors' gradients ∂A = Bᵀ·G (r×n) and
+// ∂B = G·Aᵀ (m×r), one Adam/AdamW step of each (step t, for the bias corrections), and W moved by
+// the change of B·A, so that W − W₀ = B·A holds after every step. W's gradient is zeroed.
+extern "C" char *lowrank_relora_step(void **weights, void **as, void **bs, void **m_a, void **v_a, void **m_b, void **v_b,
+                                     int n, double lr, double beta1, double beta2, double eps, double wd, int decoupled,
+                                     long long step) {
+  return guarded([&] {
+    const double bc1 = 1 - std::pow(beta1, double(step));
+    const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, double(step)));
+    for (int i = 0; i < n; i++) {
+      at::Tensor &w = T(weights[i]);
+      const at::Tensor &g = w.grad();
+      if (!g.defined()) continue;
+      at::Tensor &a = T(as[i]), &b = T(bs[i]);
+      at::Tensor G = g.reshape({w.size(0), -1});
+      at::Tensor ga = b.t().mm(G), gb = G.mm(a.t());
+      at::Tensor before = b.mm(a);
+      adam_into(a, ga, T(m_a[i]), T(v_a[i]), lr, beta1, beta2, eps, wd, decoupled != 0, bc1, bc2_sqrt);
+      adam_into(b, gb, T(m_b[i]), T(v_b[i]), lr, beta1, beta2, eps, wd, decoupled != 0, bc1, bc2_sqrt);
+      w.add_((b.mm(a) - before).reshape(w.sizes()));
+      clear_grad(w);
+    }
+  });
+}
+
+// ReLoRA's merge and restart: B·A is already in W (W₀ becomes W), so B restarts at zero and A
+// from U(−1/√n, 1/√n) (kaiming_uniform_ with a = √5, as LoRA's); each factor's Adam moments are
+// pruned together, keeping the entries whose |m| is above the reset quantile (pruning m and v
+// apart would leave a moment over a zeroed second moment, an unbounded step).
+extern "C" char *lowrank_relora_restart(void **as, void **bs, void **m_a, void **v_a, void **m_b, void **v_b, int n,
+                                        double reset) {
+  return guarded([&] {
+    for (int i = 0; i < n; i++) {
+      at::Tensor &a = T(as[i]), &b = T(bs[i]);
+      b.zero_();
+      const double bound = 1 / std::sqrt(double(a.size(1)));
+      a.uniform_(-bound, bound);
+      for (auto mv : {std::make_pair(m_a[i], v_a[i]), std::make_pair(m_b[i], v_b[i])}) {
+        at::Tensor &m = T(mv.first), &v = T(mv.second);
+        const int64_t k = int64_t(reset * double(m.numel()));
+        if (k <= 0) continue;
+        if (k >= m.numel()) {
+          m.zero_();
+          v.zero_();
+          continue;
+        }
+        at::Tensor mag = m.abs();
+        at::Tensor thr = std::get<0>(mag.flatten().kthvalue(k));
+        at::Tensor keep = mag.gt(thr).to(m.scalar_type());
+        m.mul_(keep);
+        v.mul_(keep);
+      }
+    }
+  });
+}

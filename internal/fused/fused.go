@@ -97,3 +97,34 @@ func GaLore(params, expAvg, expAvgSq, projs []*ts.Tensor, lr, beta1, beta2, eps,
 	runtime.KeepAlive(projs)
 	return err
 }
+
+// ReLoRAFactors are the ReLoRA factors of weights W (W = W₀ + B·A) and their Adam moments, each
+// slice in the weights' order.
+type ReLoRAFactors struct {
+	Weights, A, B, ExpAvgA, ExpAvgSqA, ExpAvgB, ExpAvgSqB []*ts.Tensor
+}
+
+func ptr(h []unsafe.Pointer) *unsafe.Pointer { return (*unsafe.Pointer)(unsafe.Pointer(&h[0])) }
+
+// ReLoRAStep applies step t (from 1) of Adam, or AdamW with decoupled, to every weight's factors
+// from its gradient and moves the weight by the change of B·A (fused.cpp); gradients are zeroed.
+func ReLoRAStep(f ReLoRAFactors, lr, beta1, beta2, eps, wd float64, decoupled bool, step int64) error {
+	d := 0
+	if decoupled {
+		d = 1
+	}
+	err := result(C.lowrank_relora_step(ptr(handles(f.Weights)), ptr(handles(f.A)), ptr(handles(f.B)), ptr(handles(f.ExpAvgA)),
+		ptr(handles(f.ExpAvgSqA)), ptr(handles(f.ExpAvgB)), ptr(handles(f.ExpAvgSqB)), C.int(len(f.Weights)), C.double(lr),
+		C.double(beta1), C.double(beta2), C.double(eps), C.double(wd), C.int(d), C.longlong(step)))
+	runtime.KeepAlive(f)
+	return err
+}
+
+// ReLoRARestart merges and restarts every weight's factors: B = 0, A redrawn, and the moments
+// pruned to the entries above the reset quantile of |m| (fused.cpp).
+func ReLoRARestart(f ReLoRAFactors, reset float64) error {
+	err := result(C.lowrank_relora_restart(ptr(handles(f.A)), ptr(handles(f.B)), ptr(handles(f.ExpAvgA)), ptr(handles(f.ExpAvgSqA)),
+		ptr(handles(f.ExpAvgB)), ptr(handles(f.ExpAvgSqB)), C.int(len(f.A)), C.double(reset)))
+	runtime.KeepAlive(f)
+	return err
+}

@@ -15,6 +15,9 @@ char *lowrank_rmsprop_step(void **params, void **square_avg, void **bufs, int n,
 char *lowrank_clip_grad_norm(void **params, int n, double max_norm);
 char *lowrank_galore_step(void **params, void **exp_avg, void **exp_avg_sq, void **projs, int n, double lr,
                           double beta1, double beta2, double eps, double wd, long long step, int every, double scale);
+char *lowrank_relora_step(void **weights, void **as, void **bs, void **m_a, void **v_a, void **m_b, void **v_b, int n,
+                          double lr, double beta1, double beta2, double eps, double wd, int decoupled, long long step);
+char *lowrank_relora_restart(void **as, void **bs, void **m_a, void **v_a, void **m_b, void **v_b, int n, double reset);
 
 #ifdef __cplusplus
 }
