@@ -76,7 +76,8 @@ func TestEmbeddedConfigsAreValid(t *testing.T) {
 		if strings.ReplaceAll(c.Data.Dataset, "-", "") != parts[0] || c.Model.Name != parts[1] {
 			t.Errorf("%s holds dataset %s and model %s", n, c.Data.Dataset, c.Model.Name)
 		}
-		if lowRank := strings.HasPrefix(parts[2], "lowrank"); lowRank != (c.Model.Method == "low_rank") {
+		// relora: a dense model trained by low-rank updates, validated as method low_rank.
+		if lowRank := strings.HasPrefix(parts[2], "lowrank") || strings.HasPrefix(parts[2], "relora"); lowRank != (c.Model.Method == "low_rank") {
 			t.Errorf("%s has method %s", n, c.Model.Method)
 		}
 		if strings.HasSuffix(n, "-fd") != (e.Regularizer().Frobenius > 0) {

@@ -37,7 +37,8 @@ func Render(s *Suite, recs []Record, out string) error {
 		fmt.Fprintf(&b, "Machine: %s.\n", m)
 	}
 	b.WriteString("Test metric: the last epoch's (not the best epoch's); training time: the epochs' training steps, " +
-		"evaluation excluded; samples/s: the median epoch's training throughput. A run repeated over seeds shows the " +
+		"evaluation excluded; samples/s: the median epoch's training throughput; optimizer state: the optimizer's tensors at the end " +
+		"(momentum, Adam's moments, GaLore's projected moments and projectors, ReLoRA's factors and their moments). A run repeated over seeds shows the " +
 		"mean ± the standard deviation over them (time and samples/s: the mean); the plots' error bars are ±1 standard deviation.\n\n")
 	if len(recs) > 0 {
 		if err := summaryPlot(s, byGroup, filepath.Join(out, "summary.png")); err != nil {
@@ -155,8 +156,8 @@ func writeTable(b *strings.Builder, rs []Record) {
 	rows := rowsOf(rs)
 	unit := map[string]string{"accuracy": "test accuracy (%)", "perplexity": "test perplexity"}[rs[0].Metric]
 	base := baseline(rows)
-	fmt.Fprintf(b, "| run | config | seeds | parameters | FLOPs / example | %s | Δ vs dense | best epoch's | training time | samples/s | notes |\n", unit)
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(b, "| run | config | seeds | parameters | FLOPs / example | %s | Δ vs dense | best epoch's | training time | samples/s | optimizer state | notes |\n", unit)
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, w := range rows {
 		r := w.first()
 		mean, sd := w.final()
@@ -187,8 +188,12 @@ func writeTable(b *strings.Builder, rs []Record) {
 		bestM, bestSD := w.stat(func(r Record) float64 { return r.Value(r.Best()) })
 		secs, _ := w.stat(Record.TrainSeconds)
 		rate, _ := w.stat(Record.medianRate)
-		fmt.Fprintf(b, "| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %.0f | %s |\n", w.Name, config, seeds, thousands(r.Params), share,
-			thousands(r.FLOPs), w.cell(mean, sd, 2), delta, w.cell(bestM, bestSD, 2), seconds(secs), rate, notes(r))
+		state := "–" // runs recorded before the optimizer state was measured
+		if mb, _ := w.stat(func(r Record) float64 { return r.History[len(r.History)-1].OptimizerStateMB }); mb > 0 {
+			state = fmt.Sprintf("%.2f MB", mb)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s%s | %s | %s | %s | %s | %s | %.0f | %s | %s |\n", w.Name, config, seeds, thousands(r.Params), share,
+			thousands(r.FLOPs), w.cell(mean, sd, 2), delta, w.cell(bestM, bestSD, 2), seconds(secs), rate, state, notes(r))
 	}
 }
 

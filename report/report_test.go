@@ -136,8 +136,8 @@ func TestRenderTableAndPlots(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| dense | `c-original` | – | 1,000,000 | 2,000,000 | 80.00 | – | 90.00 | 30 s | 2000 |",
-		"| low-rank | `c-lowrank` | – | 250,000 (0.25×) | 500,000 | 75.00 | -5.00 | 75.00 | 30 s | 2000 | auto: full-rank for 2 epochs; ranks conv2 dense, fc1 24 |",
+		"| dense | `c-original` | – | 1,000,000 | 2,000,000 | 80.00 | – | 90.00 | 30 s | 2000 | – |",
+		"| low-rank | `c-lowrank` | – | 250,000 (0.25×) | 500,000 | 75.00 | -5.00 | 75.00 | 30 s | 2000 | – | auto: full-rank for 2 epochs; ranks conv2 dense, fc1 24 |",
 		"Machine: m.", "![test accuracy and training loss per epoch](g-curves.png)",
 	} {
 		if !strings.Contains(string(md), want) {
@@ -187,7 +187,7 @@ func TestRenderSeeds(t *testing.T) {
 	}
 	md, _ := os.ReadFile(filepath.Join(out, "README.md"))
 	for _, want := range []string{
-		"| dense | `c-original` | 1, 2, 3 | 100 | 200 | 82.00 ± 2.00 | – | 82.00 ± 2.00 | 20 s | 1500 |",
+		"| dense | `c-original` | 1, 2, 3 | 100 | 200 | 82.00 ± 2.00 | – | 82.00 ± 2.00 | 20 s | 1500 | – |",
 		"| low-rank | `c-lowrank` | 1, 2 | 25 (0.25×) | 50 | 72.00 ± 2.83 | -10.00 | 72.00 ± 2.83 |",
 	} {
 		if !strings.Contains(string(md), want) {

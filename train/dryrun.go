@@ -50,7 +50,10 @@ func DryRun(cfg config.Config) (*DryRunReport, error) {
 	r.StepsPerEpoch = (&data.Loader{Source: splits.Train, BatchSize: cfg.Train.BatchSize}).NumBatches()
 	defer backend.LockThread()()
 	method := ""
-	if cfg.LowRank.Schedule != "none" {
+	if cfg.LowRank.Schedule == "relora" {
+		method = "original"
+		r.Method = "original, with ReLoRA's low-rank updates,"
+	} else if cfg.LowRank.Schedule != "none" {
 		method = "original"
 		r.Method = "original, then " + cfg.Model.Method + " (" + cfg.LowRank.Schedule + ")"
 		lvs := nn.NewVarStore(gotch.CPU)
