@@ -12,13 +12,18 @@ import (
 // and "bias" for nn.Linear and nn.Conv2d, "weight_ih_l0", "bias_hh_l1", ... for nn.LSTM. A model
 // prefixes them with the dense layer's name; it never needs to know which kind of layer it holds.
 
+// weightBias are a dense layer's tensors: weight, and bias when it has one.
+func weightBias[T any](w, b T, hasBias bool) map[string]T {
+	out := map[string]T{"weight": w}
+	if hasBias {
+		out["bias"] = b
+	}
+	return out
+}
+
 // DenseShapes are the tensors of the dense nn.Linear: weight (out×in) and, with biases, bias.
 func (l *Linear) DenseShapes() (map[string][]int64, error) {
-	s := map[string][]int64{"weight": {l.Out, l.In}}
-	if l.Bias != nil {
-		s["bias"] = []int64{l.Out}
-	}
-	return s, nil
+	return weightBias([]int64{l.Out, l.In}, []int64{l.Out}, l.Bias != nil), nil
 }
 
 // FromDense sets U and V from the truncated SVD of dense["weight"] (the best rank-R
@@ -30,14 +35,7 @@ func (l *Linear) FromDense(dense map[string]*ts.Tensor) (float64, error) {
 // IntoDense returns the dense layer's weight U·V and bias U·b_V + b_U, owned by the caller.
 func (l *Linear) IntoDense() (map[string]*ts.Tensor, error) {
 	w, b, err := l.Merge()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*ts.Tensor{"weight": w}
-	if b != nil {
-		out["bias"] = b
-	}
-	return out, nil
+	return weightBias(w, b, b != nil), err
 }
 
 // Matrix returns the dense weight (out×in) as the matrix the rank is defined on, a new handle
@@ -52,11 +50,7 @@ func (l *Linear) Rank() int64 { return l.R }
 // DenseShapes are the tensors of the dense nn.Conv2d: weight (out×in×k×k) and, with a bias,
 // bias.
 func (c *Conv2d) DenseShapes() (map[string][]int64, error) {
-	s := map[string][]int64{"weight": {c.Out, c.In, c.K, c.K}}
-	if c.Bias != nil {
-		s["bias"] = []int64{c.Out}
-	}
-	return s, nil
+	return weightBias([]int64{c.Out, c.In, c.K, c.K}, []int64{c.Out}, c.Bias != nil), nil
 }
 
 // FromDense sets the factors from the truncated SVD of dense["weight"] in the scheme's matrix
@@ -68,14 +62,7 @@ func (c *Conv2d) FromDense(dense map[string]*ts.Tensor) (float64, error) {
 // IntoDense returns the dense kernel the two factor convolutions compose to, and the bias.
 func (c *Conv2d) IntoDense() (map[string]*ts.Tensor, error) {
 	w, b, err := c.Merge()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*ts.Tensor{"weight": w}
-	if b != nil {
-		out["bias"] = b
-	}
-	return out, nil
+	return weightBias(w, b, b != nil), err
 }
 
 // Matrix returns the dense kernel as the m×n matrix the rank is defined on

@@ -102,20 +102,7 @@ func TestGaloreStepMatchesHandComputation(t *testing.T) {
 		t.Error("the bias has a projector")
 	}
 
-	list := func(xs []float64) string {
-		s := make([]string, len(xs))
-		for i, x := range xs {
-			s[i] = strconv.FormatFloat(x, 'g', 9, 64)
-		}
-		return "[" + strings.Join(s, ",") + "]"
-	}
-	init := func(name string) []float64 {
-		out := make([]float64, len(galoreInit[name]))
-		for i, v := range galoreInit[name] {
-			out[i] = float64(v)
-		}
-		return out
-	}
+	list, init := pyList, galoreInitValues
 	script := fmt.Sprintf(`
 import torch
 w1 = torch.tensor(%s).reshape(6, 4).requires_grad_()
@@ -150,15 +137,7 @@ for step in range(1, 4):
             p -= lr * wd * p
 print(" ".join(repr(v) for v in torch.cat([w1.flatten(), w2.flatten(), b]).tolist()))
 `, list(init("w1")), list(init("w2")), list(init("b")))
-	out, err := exec.Command(torchref.Python, "-c", script).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var want []float64
-	for _, f := range strings.Fields(string(out)) {
-		v, _ := strconv.ParseFloat(f, 64)
-		want = append(want, v)
-	}
+	want := runFloats(t, script)
 	flat := append(append(append([]float64{}, got["w1"]...), got["w2"]...), got["b"]...)
 	if len(flat) != len(want) {
 		t.Fatalf("%d values from PyTorch, %d here", len(want), len(flat))
@@ -197,4 +176,40 @@ func toF32(xs []float64) []float32 {
 		out[i] = float32(x)
 	}
 	return out
+}
+
+// pyList writes xs as a Python list literal, to 10 significant digits.
+func pyList(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.FormatFloat(x, 'g', 10, 64)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+// galoreInitValues are galoreNet's initial values of a parameter.
+func galoreInitValues(name string) []float64 {
+	out := make([]float64, len(galoreInit[name]))
+	for i, v := range galoreInit[name] {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// runFloats runs a Python script that prints numbers and returns them.
+func runFloats(t *testing.T, script string) []float64 {
+	t.Helper()
+	out, err := exec.Command(torchref.Python, "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var vals []float64
+	for _, f := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		vals = append(vals, v)
+	}
+	return vals
 }

@@ -32,9 +32,9 @@ type optimizer struct {
 	kind                     string
 	lr, momentum, wd         float64
 	beta1, beta2, eps, alpha float64
-	clip                     float64   // the gradients' global L2 norm bound (0: none)
-	galore                   Optimizer // galore-adamw's rank, refresh interval and scale
-	relora                   *ReLoRA   // lowrank.schedule relora: weights trained through factors
+	clip                     float64     // the gradients' global L2 norm bound (0: none)
+	galore                   Optimizer   // galore-adamw's rank, refresh interval and scale
+	relora                   *ReLoRA     // lowrank.schedule relora: weights trained through factors
 	reloraOf                 map[int]int // parameter index → its ReLoRA layer
 	names                    []string
 	params                   []*ts.Tensor

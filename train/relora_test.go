@@ -2,11 +2,7 @@ package train
 
 import (
 	"fmt"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
-
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/internal/fused"
@@ -80,20 +76,7 @@ func TestReLoRAMovesWeightsThroughFactorsAndMergeKeepsOutputs(t *testing.T) {
 	}
 	got := weights(net.vs)
 
-	list := func(xs []float64) string {
-		s := make([]string, len(xs))
-		for i, x := range xs {
-			s[i] = strconv.FormatFloat(x, 'g', 10, 64)
-		}
-		return "[" + strings.Join(s, ",") + "]"
-	}
-	init := func(name string) []float64 {
-		out := make([]float64, len(galoreInit[name]))
-		for i, v := range galoreInit[name] {
-			out[i] = float64(v)
-		}
-		return out
-	}
+	list, init := pyList, galoreInitValues
 	script := fmt.Sprintf(`
 import torch
 w1 = torch.tensor(%s).reshape(6, 4).requires_grad_()
@@ -119,15 +102,7 @@ with torch.no_grad():
     out = torch.cat([(W01 + B1 @ A1).flatten(), (W02 + B2 @ A2).flatten(), b])
 print(" ".join(repr(v) for v in out.tolist()))
 `, list(init("w1")), list(init("w2")), list(init("b")), list(a0["w1"]), list(a0["w2"]))
-	out, err := exec.Command(torchref.Python, "-c", script).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var want []float64
-	for _, s := range strings.Fields(string(out)) {
-		v, _ := strconv.ParseFloat(s, 64)
-		want = append(want, v)
-	}
+	want := runFloats(t, script)
 	flat := append(append(append([]float64{}, got["w1"]...), got["w2"]...), got["b"]...)
 	if len(want) != len(flat) {
 		t.Fatalf("%d values from PyTorch, %d here", len(want), len(flat))

@@ -72,6 +72,13 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 	if len(res.History) != 2 {
 		t.Fatalf("resumed history has %d epochs", len(res.History))
 	}
+	sameLastCheckpoint(t, full, split)
+}
+
+// sameLastCheckpoint checks that the run folders full (uninterrupted) and split (resumed) end with
+// the same weights (1e-6), and returns full's.
+func sameLastCheckpoint(t *testing.T, full, split string) map[string]*ts.Tensor {
+	t.Helper()
 	a, err := checkpoint.Load(filepath.Join(full, "checkpoints", "last", "model.pt"))
 	if err != nil {
 		t.Fatal(err)
@@ -81,13 +88,18 @@ func TestResumeMatchesUninterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, x := range a {
-		xv, yv := x.Float64Values(), b[name].Float64Values()
+		y, ok := b[name]
+		if !ok {
+			t.Fatalf("%s is missing from the resumed run", name)
+		}
+		xv, yv := x.Float64Values(), y.Float64Values()
 		for i := range xv {
 			if math.Abs(xv[i]-yv[i]) > 1e-6*math.Max(1, math.Abs(xv[i])) {
 				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, xv[i], yv[i])
 			}
 		}
 	}
+	return a
 }
 
 type quietWriter struct{}

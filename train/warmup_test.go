@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,18 +87,7 @@ func TestWarmupScheduleSwitchesAndResumes(t *testing.T) {
 	if _, err := train.Run(context.Background(), scheduleConfig(t, split, "{schedule: warmup, warmup_epochs: 2}", 3), quietLog(), true, nil); err != nil {
 		t.Fatal(err)
 	}
-	rw, err := checkpoint.Load(filepath.Join(split, "checkpoints", "last", "model.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, x := range lw {
-		xv, yv := x.Float64Values(), rw[name].Float64Values()
-		for i := range xv {
-			if math.Abs(xv[i]-yv[i]) > 1e-6*math.Max(1, math.Abs(xv[i])) {
-				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, xv[i], yv[i])
-			}
-		}
-	}
+	sameLastCheckpoint(t, full, split)
 }
 
 func TestAutoScheduleChoosesRanks(t *testing.T) {
@@ -203,23 +191,7 @@ func TestReLoRAScheduleTrainsAndResumesAcrossMerges(t *testing.T) {
 	if _, err := train.Run(context.Background(), reloraConfig(t, split), quietLog(), true, nil); err != nil {
 		t.Fatal(err)
 	}
-	a, err := checkpoint.Load(filepath.Join(full, "checkpoints", "last", "model.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := checkpoint.Load(filepath.Join(split, "checkpoints", "last", "model.pt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := a["conv2.weight"]; !ok {
+	if a := sameLastCheckpoint(t, full, split); a["conv2.weight"] == nil {
 		t.Fatalf("the checkpoint is not the dense model: %d tensors", len(a))
-	}
-	for name, x := range a {
-		xv, yv := x.Float64Values(), b[name].Float64Values()
-		for i := range xv {
-			if math.Abs(xv[i]-yv[i]) > 1e-6*math.Max(1, math.Abs(xv[i])) {
-				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, xv[i], yv[i])
-			}
-		}
 	}
 }
