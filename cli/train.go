@@ -96,6 +96,9 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	}
 	if c.resume != "" {
 		c.cfg.name = filepath.Join(c.resume, "config.json")
+		if _, err := os.Stat(c.cfg.name); err != nil {
+			return usageError{fmt.Errorf("--resume %s: no run there (no config.json; a run folder is train.output_dir, runs/<config> by default)", c.resume)}
+		}
 	}
 	x, err := c.cfg.experiment(cmd)
 	if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,14 @@ func TestSummaryOptimizerState(t *testing.T) {
 				t.Errorf("%s: %d bytes of state for %d parameters, want %d per parameter", tc.opt, m.bytes, m.params, tc.bytes)
 			}
 		}
+	}
+}
+
+// --resume of a folder without a run says so (it failed opening config.json), as a usage error.
+func TestResumeWithoutRun(t *testing.T) {
+	_, err := execute(t, "train", "--resume", t.TempDir())
+	var u usageError
+	if err == nil || !strings.Contains(err.Error(), "no run there") || !errors.As(err, &u) {
+		t.Fatalf("err = %v", err)
 	}
 }
