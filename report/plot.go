@@ -183,7 +183,7 @@ func summaryPlot(s *Suite, byGroup map[string][]Record, path string) error {
 			var errs plotter.YErrors
 			var labels []string
 			for _, w := range rows {
-				if w.first().Method == "original" {
+				if w.Name == base.Name {
 					continue
 				}
 				m, sd := w.final()

@@ -162,7 +162,7 @@ func writeTable(b *strings.Builder, rs []Record) {
 		r := w.first()
 		mean, sd := w.final()
 		delta, share := "–", ""
-		if base != nil && r.Method != "original" {
+		if base != nil && w.Name != base.Name { // every run but the dense one (GaLore's are dense too)
 			bm, _ := base.final()
 			delta = fmt.Sprintf("%+.2f", mean-bm)
 			share = fmt.Sprintf(" (%.2f×)", float64(r.Params)/float64(base.first().Params))

@@ -320,6 +320,9 @@ func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
 		}
 		return []int64{l.M, l.R}, true
 	}
+	if _, factored := o.reloraOf[i]; factored && o.step > int64(o.relora.Start) && (buf == "exp_avg" || buf == "exp_avg_sq") {
+		return nil, false // in the ReLoRA phase a factored weight's own moments are gone (its factors have theirs)
+	}
 	m, n, right, ok := o.projected(i)
 	r := int64(o.galore.GaloreRank)
 	switch {
@@ -372,6 +375,17 @@ type ReLoRALayer struct {
 func (o *optimizer) reloraUpdate() error {
 	k := o.step - int64(o.relora.Start) // the phase's step, from 1
 	since := (k - 1) % int64(o.relora.Every)
+	if k == 1 { // the warm start's moments of the factored weights are never used again
+		for i := range o.reloraOf {
+			for _, b := range []string{"exp_avg", "exp_avg_sq"} {
+				if t, ok := o.state[o.names[i]+"."+b]; ok {
+					t.MustDrop()
+					delete(o.state, o.names[i]+"."+b)
+				}
+			}
+		}
+		o.slices = nil
+	}
 	f, err := o.reloraFactors()
 	if err != nil {
 		return err
