@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -117,8 +118,20 @@ func curvesPlot(g Group, rs []Record, path string) error {
 		p.Legend.Top = panel.label == "training loss" || metric != "accuracy"
 		plots = append(plots, p)
 	}
-	plots[0].Title.Text = g.Title
+	plots[0].Title.Text = shortTitle(g.Title)
 	return savePNG(plots, 12*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// shortTitle is a group's title as a plot heading fits it: up to its first parenthesis or comma,
+// at most 60 characters (the table above the plot has the whole title).
+func shortTitle(title string) string {
+	if i := strings.IndexAny(title, "(,"); i > 0 {
+		title = strings.TrimSpace(title[:i])
+	}
+	if r := []rune(title); len(r) > 60 {
+		title = string(r[:59]) + "…"
+	}
+	return title
 }
 
 // costPlot draws the final test metric against parameters (left) and FLOPs per example (right).
@@ -145,7 +158,7 @@ func costPlot(g Group, rs []Record, path string) error {
 		pad(p)
 		plots = append(plots, p)
 	}
-	plots[0].Title.Text = g.Title
+	plots[0].Title.Text = shortTitle(g.Title)
 	return savePNG(plots, 12*vg.Inch, 4.5*vg.Inch, path)
 }
 
