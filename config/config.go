@@ -31,7 +31,7 @@ type Dist struct {
 	// after_backward, or auto (default): during_backward on CUDA or when the ranks span several
 	// machines (the network is the bottleneck), after_backward for CPU processes on one machine
 	// (loopback communication competes with the computation for the same cores; measured in the
-	// README).
+	// docs/distributed.md).
 	AllReduce string `mapstructure:"allreduce" json:"allreduce"`
 	// PowerSGDRank > 0 compresses every gradient matrix worth it to two rank-r factors before
 	// the all-reduce (PowerSGD with error feedback, as torch.distributed's powerSGD_hook), after

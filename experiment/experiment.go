@@ -203,7 +203,7 @@ func (e *Experiment) Metric() string { return e.Data.Metric }
 
 // ChannelsLast resolves train.memory_format: whether the model's 4-d weights and the image
 // batches are stored channels_last (NHWC). auto picks what measured faster on CPU with
-// libtorch 1.13 and oneDNN (the README's memory-format table, `go run ./bench/compare -sections
+// libtorch 1.13 and oneDNN (docs/performance.md's memory-format table, `go run ./bench/compare -sections
 // layout`): channels_last for every low-rank convolutional model, with either scheme (0.72–0.89×
 // the contiguous step: oneDNN runs the thin factor convolutions in NHWC without reordering
 // between them), and for the dense CNN and ResNet18 (0.86×, 0.97×); contiguous for the dense

@@ -30,7 +30,7 @@ type Spec struct {
 	// Convolutional models have 4-d weights: train.memory_format and conv_scheme apply.
 	Convolutional bool
 	// DenseContiguous: the dense model measured no faster channels_last, so memory_format auto
-	// keeps it contiguous (the README's layout table; every low-rank model goes channels_last).
+	// keeps it contiguous (docs/performance.md's layout table; every low-rank model goes channels_last).
 	DenseContiguous bool
 	// Widthable models take model.width.
 	Widthable bool
