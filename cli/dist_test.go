@@ -258,11 +258,11 @@ func startRanks(t *testing.T, dir string, timeout float64) ([]*exec.Cmd, *bufio.
 	return procs, lines
 }
 
-// waitTraining reads rank 0's output until training is under way.
+// waitTraining reads rank 0's output until training is under way (its first progress line).
 func waitTraining(t *testing.T, lines *bufio.Scanner) {
 	t.Helper()
 	for lines.Scan() {
-		if strings.Contains(lines.Text(), "epoch 1: ") {
+		if strings.Contains(lines.Text(), "msg=progress") {
 			return
 		}
 	}

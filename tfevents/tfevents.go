@@ -47,6 +47,12 @@ func Create(dir string) (*Writer, error) {
 	name := fmt.Sprintf("events.out.tfevents.%d.%s.%d", time.Now().Unix(), host, os.Getpid())
 	path := filepath.Join(dir, name)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	// A second file in the same second by the same process (a run resumed at once) gets a
+	// suffix: TensorBoard reads every file whose name holds "tfevents".
+	for i := 1; os.IsExist(err) && i < 1000; i++ {
+		path = filepath.Join(dir, fmt.Sprintf("%s.%d", name, i))
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -110,3 +110,21 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x40
 	return c
 }
+
+// Two writers in one folder within the same second (a run resumed at once) get two files.
+func TestCreateTwiceInOneSecond(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.Path == b.Path {
+		t.Fatalf("both wrote %s", a.Path)
+	}
+}
