@@ -180,8 +180,12 @@ func (c *trainCmd) run(cmd *cobra.Command) error {
 	if metric == "perplexity" {
 		value = fmt.Sprintf("%.2f", last.TestMetric)
 	}
+	method := cfg.Model.Method
+	if cfg.LowRank.Schedule == "relora" {
+		method = "dense (ReLoRA updates)"
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s on %s, test %s %s after %d epochs; %d parameters, %d FLOPs per example; run directory %s\n",
-		c.cfg.name, cfg.Model.Method, cfg.Model.Name, cfg.Data.Dataset, metric, value, last.Epoch, res.Cost.Params, res.Cost.FLOPs, res.Dir)
+		c.cfg.name, method, cfg.Model.Name, cfg.Data.Dataset, metric, value, last.Epoch, res.Cost.Params, res.Cost.FLOPs, res.Dir)
 	return nil
 }
 
