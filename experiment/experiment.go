@@ -40,20 +40,25 @@ func New(cfg config.Config) (*Experiment, error) {
 	if len(problems) > 0 {
 		return nil, &config.Error{Problems: problems}
 	}
+	return of(cfg), nil
+}
+
+// of is the experiment of a configuration that passed Validate and Check.
+func of(cfg config.Config) *Experiment {
 	e := &Experiment{Config: cfg}
 	e.Model, _ = models.Lookup(cfg.Model.Name)
 	e.Data, _ = data.Lookup(cfg.Data.Dataset)
-	return e, nil
+	return e
 }
 
 // Load reads a configuration as config.Load does, with the registries' checks among its
 // problems, and returns the experiment.
 func Load(src config.Source, env, sets []string) (*Experiment, error) {
-	cfg, err := config.Load(src, env, sets, Check)
+	cfg, err := config.Load(src, env, sets, Check) // validated, registries included
 	if err != nil {
 		return nil, err
 	}
-	return New(cfg)
+	return of(cfg), nil
 }
 
 // Check reports what the registries say of cfg: unknown model or dataset names, a dataset the

@@ -10,7 +10,6 @@ import (
 	"github.com/sugarme/gotch/nn"
 
 	"github.com/lowrank-dev/lowrank/internal/torchref"
-	"github.com/lowrank-dev/lowrank/models"
 )
 
 // A model's trainable parameters, in the order the VarStore registered them, are the PyTorch
@@ -19,23 +18,7 @@ import (
 // with each factor's bias registered after the other factor's weight).
 func TestParameterOrderMatchesPyTorch(t *testing.T) {
 	torchref.Require(t)
-	lowRef := models.Config{Method: models.LowRank, Compat: models.Reference}
-	for _, tc := range []struct {
-		name  string
-		build func(p *nn.Path) (models.Model, error)
-	}{
-		{"vgg11_low_rank_reference", func(p *nn.Path) (models.Model, error) { return models.NewVGG(p, 11, lowRef) }},
-		{"resnet18_low_rank_reference", func(p *nn.Path) (models.Model, error) { return models.NewResNet(p, 18, lowRef) }},
-		{"transformer_original", func(p *nn.Path) (models.Model, error) {
-			return models.NewTransformer(p, models.TransformerConfig{Vocab: 500}, models.Config{})
-		}},
-		{"lstm_original", func(p *nn.Path) (models.Model, error) {
-			return models.NewCharLSTM(p, models.LSTMConfig{}, models.Config{})
-		}},
-		{"lstm_low_rank_reference", func(p *nn.Path) (models.Model, error) {
-			return models.NewCharLSTM(p, models.LSTMConfig{}, lowRef)
-		}},
-	} {
+	for _, tc := range twins {
 		t.Run(tc.name, func(t *testing.T) {
 			vs := nn.NewVarStore(gotch.CPU)
 			if _, err := tc.build(vs.Root()); err != nil {

@@ -15,13 +15,14 @@ import (
 	"github.com/lowrank-dev/lowrank/models"
 )
 
-// The same weights give the same outputs in Go and in PyTorch modules built like the reference's
-// (testdata/torch_models.py); load_state_dict(strict=True) there also checks that every
-// parameter name equals the reference module's state_dict key.
-func TestMatchesPyTorch(t *testing.T) {
-	torchref.Require(t)
+// twins are the models testdata/torch_models.py builds in PyTorch, by its names, with an input.
+var twins = func() []struct {
+	name  string
+	build func(p *nn.Path) (models.Model, error)
+	input func(t *testing.T) *ts.Tensor
+} {
 	lowRef := models.Config{Method: models.LowRank, Compat: models.Reference}
-	for _, tc := range []struct {
+	return []struct {
 		name  string
 		build func(p *nn.Path) (models.Model, error)
 		input func(t *testing.T) *ts.Tensor
@@ -37,7 +38,15 @@ func TestMatchesPyTorch(t *testing.T) {
 		{"lstm_low_rank_reference", func(p *nn.Path) (models.Model, error) {
 			return models.NewCharLSTM(p, models.LSTMConfig{}, lowRef)
 		}, tokens(100, 20)},
-	} {
+	}
+}()
+
+// The same weights give the same outputs in Go and in PyTorch modules built like the reference's
+// (testdata/torch_models.py); load_state_dict(strict=True) there also checks that every
+// parameter name equals the reference module's state_dict key.
+func TestMatchesPyTorch(t *testing.T) {
+	torchref.Require(t)
+	for _, tc := range twins {
 		t.Run(tc.name, func(t *testing.T) {
 			unlock := backend.LockThread()
 			defer unlock()

@@ -17,8 +17,8 @@ import (
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
-	"github.com/lowrank-dev/lowrank/data"
 	"github.com/lowrank-dev/lowrank/dist"
+	"github.com/lowrank-dev/lowrank/experiment"
 	"github.com/lowrank-dev/lowrank/internal/sysinfo"
 	"github.com/lowrank-dev/lowrank/train"
 )
@@ -179,12 +179,16 @@ func runOne(ctx context.Context, g Group, r Spec, seed uint64, o Options) error 
 	if err != nil {
 		return err
 	}
+	e, err := experiment.New(cfg)
+	if err != nil {
+		return err
+	}
 	if len(res.History) == 0 || res.History[len(res.History)-1].Epoch != cfg.Train.Epochs {
 		return errors.New("the run ended before its last epoch")
 	}
 	rec := Record{Group: g.Name, Name: r.Name, Config: r.Config, Set: r.Set,
 		Model: cfg.Model.Name, Method: cfg.Model.Method, Dataset: cfg.Data.Dataset, Schedule: cfg.LowRank.Schedule,
-		Regularizer: cfg.LowRank.Regularizer, Metric: metricOf(cfg), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
+		Regularizer: cfg.LowRank.Regularizer, Metric: e.Metric(), Params: res.Cost.Params, FLOPs: res.Cost.FLOPs,
 		History: res.History, SwitchedAfter: res.SwitchedAfter, Ranks: res.Ranks, Dir: dir,
 		Machine: Machine(cfg.Train.Threads, r.Processes), Finished: time.Now().UTC(), Processes: max(1, r.Processes), Seed: seed}
 	if !resume {
@@ -284,12 +288,4 @@ func blas(paths string) string {
 		return "none mapped"
 	}
 	return "reference BLAS (" + paths + ")"
-}
-
-// metricOf is what cfg's dataset reports ("accuracy" or "perplexity").
-func metricOf(cfg config.Config) string {
-	if ds, ok := data.Lookup(cfg.Data.Dataset); ok {
-		return ds.Metric
-	}
-	return "accuracy"
 }

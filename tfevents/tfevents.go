@@ -193,6 +193,7 @@ type Value struct {
 	Scalar float32
 	Text   string
 	IsText bool
+	Plugin string // the summary metadata's plugin ("text" for text)
 }
 
 // ParseEvent decodes the summary values of an Event record (none for the file-version event).
@@ -222,6 +223,16 @@ func ParseEvent(rec []byte) ([]Value, error) {
 				val.Tag = string(b)
 			case 2:
 				val.Scalar = math.Float32frombits(uint32(x))
+			case 9:
+				_ = eachField(b, func(num protowire.Number, pd []byte, _ uint64) {
+					if num == 1 {
+						_ = eachField(pd, func(num protowire.Number, name []byte, _ uint64) {
+							if num == 1 {
+								val.Plugin = string(name)
+							}
+						})
+					}
+				})
 			case 8:
 				val.IsText = true
 				_ = eachField(b, func(num protowire.Number, s []byte, _ uint64) {

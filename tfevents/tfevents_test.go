@@ -18,40 +18,8 @@ func TestMaskedCRC(t *testing.T) {
 	}
 }
 
-// fields decodes one protobuf message into its fields by number (the last of each).
-func fields(t *testing.T, b []byte) map[protowire.Number]any {
-	t.Helper()
-	out := map[protowire.Number]any{}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			t.Fatalf("bad tag: %v", protowire.ParseError(n))
-		}
-		b = b[n:]
-		var v any
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			v, n = protowire.ConsumeFixed32(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		default:
-			t.Fatalf("wire type %v", typ)
-		}
-		if n < 0 {
-			t.Fatalf("bad field %d: %v", num, protowire.ParseError(n))
-		}
-		out[num] = v
-		b = b[n:]
-	}
-	return out
-}
-
 // A file written here reads back record by record with every CRC checked: the version event,
-// then scalars and text with their tags, steps and values, as TensorBoard's reader decodes them;
+// then a scalar and a text value with their tags, steps and values (the text a DT_STRING tensor);
 // a flipped byte or a truncated record is refused.
 func TestWriteReadBack(t *testing.T) {
 	w, err := Create(t.TempDir())
@@ -78,25 +46,29 @@ func TestWriteReadBack(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
-	if v := fields(t, recs[0])[3]; string(v.([]byte)) != "brain.Event:2" {
-		t.Errorf("first event's file_version %q", v)
+	var version string
+	var wall float64
+	if err := eachField(recs[0], func(num protowire.Number, v []byte, x uint64) {
+		switch num {
+		case 1:
+			wall = math.Float64frombits(x)
+		case 3:
+			version = string(v)
+		}
+	}); err != nil || version != "brain.Event:2" || wall < 1.7e9 {
+		t.Errorf("first event: file_version %q, wall time %v (%v)", version, wall, err)
 	}
-	ev := fields(t, recs[1])
-	if wall := math.Float64frombits(ev[1].(uint64)); wall < 1.7e9 {
-		t.Errorf("wall time %v", wall)
+	var vals []Value
+	for _, r := range recs[1:] {
+		v, err := ParseEvent(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals = append(vals, v...)
 	}
-	if ev[2].(uint64) != 7 {
-		t.Errorf("step %v", ev[2])
-	}
-	val := fields(t, fields(t, ev[5].([]byte))[1].([]byte))
-	if string(val[1].([]byte)) != "train/loss" || math.Float32frombits(val[2].(uint32)) != 0.625 {
-		t.Errorf("scalar value %v", val)
-	}
-	text := fields(t, fields(t, fields(t, recs[2])[5].([]byte))[1].([]byte))
-	tensor := fields(t, text[8].([]byte))
-	plugin := fields(t, fields(t, text[9].([]byte))[1].([]byte))
-	if string(text[1].([]byte)) != "config" || tensor[1].(uint64) != 7 || string(tensor[8].([]byte)) != "model: mlp" || string(plugin[1].([]byte)) != "text" {
-		t.Errorf("text value %v, tensor %v, plugin %v", text, tensor, plugin)
+	want := []Value{{Tag: "train/loss", Step: 7, Scalar: 0.625}, {Tag: "config", IsText: true, Text: "model: mlp", Plugin: "text"}}
+	if len(vals) != 2 || vals[0] != want[0] || vals[1] != want[1] {
+		t.Errorf("values %+v, want %+v", vals, want)
 	}
 	for _, bad := range [][]byte{flip(raw, 5), flip(raw, len(raw)-6), raw[:len(raw)-2]} {
 		if _, err := ReadRecords(bytes.NewReader(bad)); !errors.Is(err, ErrCorrupt) {

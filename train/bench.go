@@ -106,9 +106,6 @@ func benchConfig(s BenchSpec) (*experiment.Experiment, error) {
 	c.Train.BatchSize, c.Train.Threads, c.Train.Device = s.Batch, s.Threads, s.Device
 	if s.Optimizer != "" {
 		c.Optimizer.Name = s.Optimizer
-		if s.Optimizer == "galore-adamw" || s.Optimizer == "adam" || s.Optimizer == "adamw" {
-			c.Optimizer.LR = 1e-3
-		}
 	}
 	if s.ConvScheme != "" {
 		c.LowRank.ConvScheme = s.ConvScheme

@@ -30,7 +30,7 @@ func DryRun(cfg config.Config) (*DryRunReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	splits, err := e.Open(e.DataOptions())
+	splits, val, err := openData(e)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +39,7 @@ func DryRun(cfg config.Config) (*DryRunReport, error) {
 	if e.ChannelsLast() {
 		r.MemoryFormat = "channels_last"
 	}
-	if cfg.Data.ValSplit > 0 {
-		var val data.Source
-		if splits.Train, val, err = data.HoldOut(splits.Train, cfg.Data.ValSplit, cfg.Train.Seed); err != nil {
-			return nil, err
-		}
+	if val != nil {
 		r.Val = val.Len()
 	}
 	r.Train, r.Test = splits.Train.Len(), splits.Test.Len()

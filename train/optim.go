@@ -6,14 +6,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/lowrank-dev/lowrank/internal/fused"
-	"github.com/lowrank-dev/lowrank/internal/layout"
 	"github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 
 	"github.com/lowrank-dev/lowrank/backend"
 	"github.com/lowrank-dev/lowrank/checkpoint"
 	"github.com/lowrank-dev/lowrank/config"
+	"github.com/lowrank-dev/lowrank/internal/fused"
+	"github.com/lowrank-dev/lowrank/internal/layout"
 )
 
 // optimizer implements PyTorch's SGD, Adam, AdamW and RMSprop update rules over a VarStore's
@@ -40,7 +40,15 @@ type optimizer struct {
 	params                   []*ts.Tensor
 	state                    map[string]*ts.Tensor   // "<param>.<buffer>"
 	slices                   map[string][]*ts.Tensor // buffer name → its tensors in params order
+	split                    *reloraSplit            // the ReLoRA phase's tensors, kept like slices
 	step                     int64
+}
+
+// reloraSplit is what a ReLoRA step passes to C++: the factored weights with their factors and
+// moments, and the other parameters with their Adam moments.
+type reloraSplit struct {
+	factors            fused.ReLoRAFactors
+	rest, restM, restV []*ts.Tensor
 }
 
 func newOptimizer(o Optimizer, vs *nn.VarStore, lr float64) (*optimizer, error) {
@@ -132,7 +140,7 @@ func (o *optimizer) BackwardStep(loss *ts.Tensor, between func() error) error {
 }
 
 // update applies one step to every parameter with a gradient, in one call into libtorch
-// (gotch's fused package, installed by tools/gotchprep), and zeroes the gradients.
+// (internal/fused), and zeroes the gradients.
 func (o *optimizer) update() error {
 	o.step++
 	var err error
@@ -309,13 +317,13 @@ func (o *optimizer) projected(i int) (m, n int64, right, ok bool) {
 // parameters keep moments of R's shape (m×r from the right, r×n from the left) and the
 // projector (r×n, or m×r).
 func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
-	if strings.HasPrefix(buf, "relora_") || strings.HasSuffix(buf, "_A") || strings.HasSuffix(buf, "_B") {
+	if ofA, isFactor := reloraOfA[buf]; isFactor {
 		li, ok := o.reloraOf[i]
 		if !ok {
 			return nil, false
 		}
 		l := o.relora.Layers[li]
-		if strings.HasSuffix(buf, "A") {
+		if ofA {
 			return []int64{l.R, l.N}, true
 		}
 		return []int64{l.M, l.R}, true
@@ -338,9 +346,18 @@ func (o *optimizer) bufShape(i int, buf string) ([]int64, bool) {
 	return []int64{r, n}, true
 }
 
-// reloraBuffers are a ReLoRA weight's factors and their moments, beside its own Adam moments
-// (from the full-rank warm start).
-var reloraBuffers = []string{"relora_A", "relora_B", "exp_avg_A", "exp_avg_sq_A", "exp_avg_B", "exp_avg_sq_B"}
+// reloraBuffers are a ReLoRA weight's factors and their moments (its own Adam moments are
+// dropped when the phase starts), in the order of reloraFields; reloraOfA says which have A's
+// shape (r×n) rather than B's (m×r).
+var (
+	reloraBuffers = []string{"relora_A", "relora_B", "exp_avg_A", "exp_avg_sq_A", "exp_avg_B", "exp_avg_sq_B"}
+	reloraOfA     = map[string]bool{"relora_A": true, "exp_avg_A": true, "exp_avg_sq_A": true, "relora_B": false, "exp_avg_B": false, "exp_avg_sq_B": false}
+)
+
+// reloraFields are f's slices in reloraBuffers order.
+func reloraFields(f *fused.ReLoRAFactors) []*[]*ts.Tensor {
+	return []*[]*ts.Tensor{&f.A, &f.B, &f.ExpAvgA, &f.ExpAvgSqA, &f.ExpAvgB, &f.ExpAvgSqB}
+}
 
 // bufferNames are the per-parameter state entries this optimizer keeps.
 func (o *optimizer) bufferNames() []string {
@@ -384,14 +401,14 @@ func (o *optimizer) reloraUpdate() error {
 				}
 			}
 		}
-		o.slices = nil
+		o.slices, o.split = nil, nil
 	}
-	f, err := o.reloraFactors()
+	sp, err := o.reloraTensors()
 	if err != nil {
 		return err
 	}
 	if k > 1 && since == 0 {
-		if err := fused.ReLoRARestart(f, o.relora.Reset); err != nil {
+		if err := fused.ReLoRARestart(sp.factors, o.relora.Reset); err != nil {
 			return fmt.Errorf("relora merge at step %d: %w", o.step, err)
 		}
 	}
@@ -399,59 +416,57 @@ func (o *optimizer) reloraUpdate() error {
 	if w := o.relora.Warmup; w > 0 {
 		lr *= min(1, float64(since+1)/float64(w))
 	}
+	if err := fused.Adam(sp.rest, sp.restM, sp.restV, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", o.step); err != nil {
+		return err
+	}
+	return fused.ReLoRAStep(sp.factors, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", k)
+}
+
+// reloraTensors returns the ReLoRA phase's tensors, making missing ones (B and the moments zero,
+// A from U(−1/√n, 1/√n), drawn from libtorch's generator, which the trainer seeds per step). They
+// are kept for the next steps until the state is replaced, as buffers' slices are.
+func (o *optimizer) reloraTensors() (*reloraSplit, error) {
+	if o.split != nil {
+		return o.split, nil
+	}
 	m, err := o.buffers("exp_avg")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v, err := o.buffers("exp_avg_sq")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var ps, ms, vs []*ts.Tensor
+	sp := &reloraSplit{}
+	fields := reloraFields(&sp.factors)
 	for i, p := range o.params {
-		if _, ok := o.reloraOf[i]; !ok {
-			ps, ms, vs = append(ps, p), append(ms, m[i]), append(vs, v[i])
-		}
-	}
-	if err := fused.Adam(ps, ms, vs, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", o.step); err != nil {
-		return err
-	}
-	return fused.ReLoRAStep(f, lr, o.beta1, o.beta2, o.eps, o.wd, o.kind == "adamw", k)
-}
-
-// reloraFactors returns the ReLoRA weights' factors and moments, making missing ones: B and the
-// moments zero, A from U(−1/√n, 1/√n) (drawn from libtorch's generator, seeded per step).
-func (o *optimizer) reloraFactors() (fused.ReLoRAFactors, error) {
-	var f fused.ReLoRAFactors
-	for i := range o.params {
 		li, ok := o.reloraOf[i]
 		if !ok {
+			sp.rest, sp.restM, sp.restV = append(sp.rest, p), append(sp.restM, m[i]), append(sp.restV, v[i])
 			continue
 		}
-		f.Weights = append(f.Weights, o.params[i])
-		for _, b := range reloraBuffers {
+		sp.factors.Weights = append(sp.factors.Weights, p)
+		for bi, b := range reloraBuffers {
 			key := o.names[i] + "." + b
 			t, ok := o.state[key]
 			if !ok {
 				shape, _ := o.bufShape(i, b)
-				var err error
-				if t, err = ts.Zeros(shape, o.params[i].DType(), o.params[i].MustDevice()); err != nil {
-					return f, err
+				if t, err = ts.Zeros(shape, p.DType(), p.MustDevice()); err != nil {
+					return nil, err
 				}
 				if b == "relora_A" {
 					bound := 1 / math.Sqrt(float64(o.relora.Layers[li].N))
 					if err := t.Uniform_(-bound, bound); err != nil {
-						return f, err
+						return nil, err
 					}
 				}
 				o.state[key] = t
 			}
-			dst := map[string]*[]*ts.Tensor{"relora_A": &f.A, "relora_B": &f.B, "exp_avg_A": &f.ExpAvgA,
-				"exp_avg_sq_A": &f.ExpAvgSqA, "exp_avg_B": &f.ExpAvgB, "exp_avg_sq_B": &f.ExpAvgSqB}[b]
-			*dst = append(*dst, t)
+			*fields[bi] = append(*fields[bi], t)
 		}
 	}
-	return f, nil
+	o.split = sp
+	return sp, nil
 }
 
 // StateBytes is the size of the optimizer's state tensors, measured from the tensors it holds.
@@ -662,7 +677,7 @@ func (o *optimizer) install(loaded map[string]*ts.Tensor, step int64) error {
 		}
 		state[name] = v
 	}
-	o.state, o.slices, o.step = state, nil, step
+	o.state, o.slices, o.split, o.step = state, nil, nil, step
 	return nil
 }
 

@@ -27,7 +27,8 @@ type progress struct {
 	columns    int
 	start      time.Time
 	lastTenth  int
-	open       bool // a bar is drawn and not finished
+	open       bool      // a bar is drawn and not finished
+	drawn      time.Time // when the bar was last drawn
 	perplexity bool
 }
 
@@ -88,7 +89,6 @@ func newBar(w io.Writer, total, columns int) *progressbar.ProgressBar {
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionEnableColorCodes(color),
 		progressbar.OptionUseANSICodes(true),
 		progressbar.OptionSetRenderBlankState(false),
@@ -97,12 +97,13 @@ func newBar(w io.Writer, total, columns int) *progressbar.ProgressBar {
 }
 
 // The line is: description, percentage, bar, count and rate, elapsed and ETA. The fixed parts
-// take up to statsWidth columns ("100% |", "| (10000/10000, 999 it/s) [59m59s:59m59s]").
+// take up to statsWidth columns ("100% |", "| (10000/10000, 9999 it/s) [59m59s:59m59s]"; a rate of
+// more digits takes from the bar, which fitProgressBarWidth cannot shrink without a terminal).
 const statsWidth = 50
 
 // description is the text before the bar, shorter in narrow terminals so that the line never
 // wraps: "epoch 2/10 loss 0.4812 acc 0.8312 5123 samples/s" from 100 columns, "2/10 loss 0.481"
-// below.
+// from 70, "2/10" below.
 func (p *progress) description(t Totals) string {
 	name := "acc"
 	if p.perplexity {
@@ -111,10 +112,12 @@ func (p *progress) description(t Totals) string {
 	loss, metric := t.meanLoss(), t.metric(p.perplexity)
 	rate := float64(t.Examples) / max(time.Since(p.start).Seconds(), 1e-9)
 	what := p.what
-	if p.columns < 100 {
-		if what == "epoch" {
-			return fmt.Sprintf("%d/%d loss %.3f", p.epoch, p.epochs, loss)
-		}
+	switch {
+	case p.columns < 70 && what == "epoch":
+		return fmt.Sprintf("%d/%d", p.epoch, p.epochs)
+	case p.columns < 100 && what == "epoch":
+		return fmt.Sprintf("%d/%d loss %.3f", p.epoch, p.epochs, loss)
+	case p.columns < 100:
 		return fmt.Sprintf("eval %d/%d", p.epoch, p.epochs)
 	}
 	if what == "eval" {
@@ -125,9 +128,12 @@ func (p *progress) description(t Totals) string {
 
 // barWidth is the bar's own width for a terminal of columns, beside the longest description.
 func barWidth(columns int) int {
-	desc := 16 // the narrow description
-	if columns >= 100 {
-		desc = 58
+	desc := 58 // the description for its width class (see description)
+	switch {
+	case columns < 70:
+		desc = 10
+	case columns < 100:
+		desc = 16
 	}
 	return max(4, min(40, columns-desc-statsWidth-2))
 }
@@ -138,6 +144,11 @@ func (p *progress) update(done int, t Totals) {
 		return
 	}
 	if p.bar != nil {
+		// At most 10 redraws a second (Describe draws each time it is called), and the last.
+		if done < p.total && time.Since(p.drawn) < 100*time.Millisecond {
+			return
+		}
+		p.drawn = time.Now()
 		p.bar.Describe(p.description(t))
 		_ = p.bar.Set(done)
 		p.open = done < p.total

@@ -51,10 +51,11 @@ func TestReLoRAMovesWeightsThroughFactorsAndMergeKeepsOutputs(t *testing.T) {
 	backend.ManualSeed(11)
 	net.step(t, opt) // the full-rank warm start
 	w0 := weights(net.vs)
-	f, err := opt.reloraFactors() // A drawn now (B zero), so that PyTorch can start from it
+	sp, err := opt.reloraTensors() // A drawn now (B zero), so that PyTorch can start from it
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := sp.factors
 	a0 := map[string][]float64{"w1": f.A[0].Float64Values(), "w2": f.A[1].Float64Values()}
 	check := func(when string, base map[string][]float64) {
 		t.Helper()
@@ -113,9 +114,10 @@ print(" ".join(repr(v) for v in out.tolist()))
 
 	// Step 4 of the phase merges first: W₀ becomes the weights after step 3.
 	net.step(t, opt)
-	if f, err = opt.reloraFactors(); err != nil {
+	if sp, err = opt.reloraTensors(); err != nil {
 		t.Fatal(err)
 	}
+	f = sp.factors
 	check("the step after a merge", got)
 
 	// A merge by itself: weights (so outputs) untouched, B zero, moments pruned together.

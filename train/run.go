@@ -80,15 +80,9 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	if err != nil {
 		return nil, err
 	}
-	splits, err := e.Open(e.DataOptions())
+	splits, val, err := openData(e)
 	if err != nil {
 		return nil, err
-	}
-	var val data.Source
-	if cfg.Data.ValSplit > 0 {
-		if splits.Train, val, err = data.HoldOut(splits.Train, cfg.Data.ValSplit, cfg.Train.Seed); err != nil {
-			return nil, err
-		}
 	}
 	defer backend.LockThread()()
 	// After locking: the intra-op thread count is an OpenMP setting of the calling OS thread.
@@ -239,6 +233,18 @@ func RunDist(ctx context.Context, cfg config.Config, g *dist.Group, log logrus.F
 	o.Checkpoint = r.saver(low, lvs, &st)
 	res.History, err = Fit(ctx, low, lvs, splits.Train, splits.Test, o)
 	return res, err
+}
+
+// openData opens the experiment's splits and, with data.val_split, holds the validation set out
+// of the training set (val nil without one).
+func openData(e *experiment.Experiment) (splits data.Splits, val data.Source, err error) {
+	if splits, err = e.Open(e.DataOptions()); err != nil {
+		return splits, nil, err
+	}
+	if d := e.Config.Data; d.ValSplit > 0 {
+		splits.Train, val, err = data.HoldOut(splits.Train, d.ValSplit, e.Config.Train.Seed)
+	}
+	return splits, val, err
 }
 
 // runner is one Run's phases: what they share (the experiment, the options, the data, the run
@@ -393,7 +399,7 @@ func reloraLayers(e *experiment.Experiment, dense *nn.VarStore, start int) (*ReL
 	for i, f := range probe.Factorized() {
 		name := probe.DenseNames()[i] + ".weight"
 		w, ok := vars[name]
-		if _, matrix := f.DenseShapes(); !ok || matrix != nil || (w.Dim() != 2 && w.Dim() != 4) {
+		if _, noDense := f.DenseShapes(); !ok || noDense != nil || (w.Dim() != 2 && w.Dim() != 4) {
 			continue // an LSTM's gate matrices are not ReLoRA's
 		}
 		size := w.MustSize()

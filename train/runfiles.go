@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -25,7 +26,7 @@ func openRunLog(dir string, to logrus.FieldLogger) (*runLog, error) {
 		return nil, err
 	}
 	l := logrus.New()
-	l.SetOutput(discard{})
+	l.SetOutput(io.Discard)
 	l.SetLevel(logrus.TraceLevel)
 	if base := loggerOf(to); base != nil {
 		l.Formatter = base.Formatter // progress reporting reads it (JSON or text)
@@ -35,10 +36,6 @@ func openRunLog(dir string, to logrus.FieldLogger) (*runLog, error) {
 }
 
 func (r *runLog) Close() error { return r.file.Close() }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func loggerOf(log logrus.FieldLogger) *logrus.Logger {
 	switch x := log.(type) {

@@ -11,12 +11,13 @@ package c10d
 import "C"
 
 import (
-	"errors"
 	"runtime"
 	"time"
 	"unsafe"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/cxx"
 )
 
 // HasGloo reports whether this build can use the gloo backend.
@@ -34,21 +35,9 @@ const (
 	Min
 )
 
-func handles(xs []*ts.Tensor) []unsafe.Pointer {
-	h := make([]unsafe.Pointer, len(xs)+1) // one spare: never a zero-length array
-	for i, x := range xs {
-		h[i] = x.Ctensor()
-	}
-	return h
-}
+func handles(xs []*ts.Tensor) []unsafe.Pointer { return cxx.Handles(xs) }
 
-func result(msg *C.char) error {
-	if msg == nil {
-		return nil
-	}
-	defer C.free(unsafe.Pointer(msg))
-	return errors.New(C.GoString(msg))
-}
+func result(msg *C.char) error { return cxx.Error(unsafe.Pointer(msg)) }
 
 // Group is this process's membership of a process group.
 type Group struct {

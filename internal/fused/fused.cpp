@@ -33,6 +33,24 @@ void clear_grad(at::Tensor &p) {
   if (g.defined()) g.zero_();
 }
 
+// adam_into applies one torch.optim Adam/AdamW step (bias corrections bc1 and √bc2) to x with
+// gradient g and moments m, v.
+void adam_into(at::Tensor &x, const at::Tensor &g, at::Tensor &m, at::Tensor &v, double lr, double beta1, double beta2,
+               double eps, double wd, bool decoupled, double bc1, double bc2_sqrt) {
+  at::Tensor d = g;
+  if (wd != 0) {
+    if (decoupled) {
+      x.mul_(1 - lr * wd);
+    } else {
+      d = g.add(x, wd);
+    }
+  }
+  m.mul_(beta1).add_(d, 1 - beta1);
+  v.mul_(beta2).addcmul_(d, d, 1 - beta2);
+  x.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(eps), -lr / bc1);
+}
+
+
 }  // namespace
 
 extern "C" char *lowrank_sgd_step(void **params, void **bufs, int n, double lr, double momentum, double wd) {
@@ -61,13 +79,7 @@ extern "C" char *lowrank_adam_step(void **params, void **exp_avg, void **exp_avg
     for (int i = 0; i < n; i++) {
       at::Tensor &p = T(params[i]);
       if (!p.grad().defined()) continue;
-      if (decoupled && wd != 0) p.mul_(1 - lr * wd);
-      at::Tensor d = grad_of(p, decoupled ? 0 : wd);
-      at::Tensor &m = T(exp_avg[i]), &v = T(exp_avg_sq[i]);
-      m.mul_(beta1).add_(d, 1 - beta1);
-      v.mul_(beta2).addcmul_(d, d, 1 - beta2);
-      at::Tensor denom = (v.sqrt() / bc2_sqrt).add_(eps);
-      p.addcdiv_(m, denom, -lr / bc1);
+      adam_into(p, p.grad(), T(exp_avg[i]), T(exp_avg_sq[i]), lr, beta1, beta2, eps, wd, decoupled != 0, bc1, bc2_sqrt);
       clear_grad(p);
     }
   });
@@ -165,26 +177,6 @@ extern "C" char *lowrank_galore_step(void **params, void **exp_avg, void **exp_a
   });
 }
 
-namespace {
-
-// adam_into applies one torch.optim Adam/AdamW step (bias corrections bc1 and √bc2) to x with
-// gradient g and moments m, v.
-void adam_into(at::Tensor &x, const at::Tensor &g, at::Tensor &m, at::Tensor &v, double lr, double beta1, double beta2,
-               double eps, double wd, bool decoupled, double bc1, double bc2_sqrt) {
-  at::Tensor d = g;
-  if (wd != 0) {
-    if (decoupled) {
-      x.mul_(1 - lr * wd);
-    } else {
-      d = g.add(x, wd);
-    }
-  }
-  m.mul_(beta1).add_(d, 1 - beta1);
-  v.mul_(beta2).addcmul_(d, d, 1 - beta2);
-  x.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(eps), -lr / bc1);
-}
-
-}  // namespace
 
 // ReLoRA's step (Lialin et al. 2023) for weights trained as W = W₀ + B·A: from W's gradient in
 // matrix form G (m×n; a kernel as out × in·k·k), the factors' gradients ∂A = Bᵀ·G (r×n) and

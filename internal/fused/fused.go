@@ -8,30 +8,17 @@ package fused
 import "C"
 
 import (
-	"errors"
 	"runtime"
 	"unsafe"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/cxx"
 )
 
-func handles(xs []*ts.Tensor) []unsafe.Pointer {
-	h := make([]unsafe.Pointer, len(xs)+1) // one spare: never a zero-length array
-	for i, x := range xs {
-		if x != nil {
-			h[i] = x.Ctensor()
-		}
-	}
-	return h
-}
+func handles(xs []*ts.Tensor) []unsafe.Pointer { return cxx.Handles(xs) }
 
-func result(msg *C.char) error {
-	if msg == nil {
-		return nil
-	}
-	defer C.free(unsafe.Pointer(msg))
-	return errors.New(C.GoString(msg))
-}
+func result(msg *C.char) error { return cxx.Error(unsafe.Pointer(msg)) }
 
 // SGD sets p -= lr·b with b = μ·b + (g + wd·p) (b = g + wd·p without momentum) for every
 // parameter with a gradient, then zeroes the gradients. bufs are zero before the first step.
@@ -104,7 +91,7 @@ type ReLoRAFactors struct {
 	Weights, A, B, ExpAvgA, ExpAvgSqA, ExpAvgB, ExpAvgSqB []*ts.Tensor
 }
 
-func ptr(h []unsafe.Pointer) *unsafe.Pointer { return (*unsafe.Pointer)(unsafe.Pointer(&h[0])) }
+func ptr(h []unsafe.Pointer) *unsafe.Pointer { return cxx.Array(h) }
 
 // ReLoRAStep applies step t (from 1) of Adam, or AdamW with decoupled, to every weight's factors
 // from its gradient and moves the weight by the change of B·A (fused.cpp); gradients are zeroed.

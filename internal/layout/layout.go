@@ -8,11 +8,12 @@ package layout
 import "C"
 
 import (
-	"errors"
 	"runtime"
 	"unsafe"
 
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/lowrank-dev/lowrank/internal/cxx"
 )
 
 // Set stores every 4-d tensor of ts in the channels_last layout (channelsLast) or the
@@ -39,21 +40,9 @@ func SetDouble(tensors []*ts.Tensor) error {
 	return result(msg)
 }
 
-func handles(tensors []*ts.Tensor) []unsafe.Pointer {
-	h := make([]unsafe.Pointer, len(tensors)+1) // one spare: never a zero-length array
-	for i, t := range tensors {
-		h[i] = t.Ctensor()
-	}
-	return h
-}
+func handles(xs []*ts.Tensor) []unsafe.Pointer { return cxx.Handles(xs) }
 
-func result(msg *C.char) error {
-	if msg == nil {
-		return nil
-	}
-	defer C.free(unsafe.Pointer(msg))
-	return errors.New(C.GoString(msg))
-}
+func result(msg *C.char) error { return cxx.Error(unsafe.Pointer(msg)) }
 
 // IsChannelsLast reports whether t is a 4-d tensor stored channels_last (and not also
 // contiguous, as a tensor with one channel or a 1×1 map can be).
